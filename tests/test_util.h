@@ -126,3 +126,24 @@ inline void expect_gradcheck(const char* op_name, const std::function<Tensor(con
 }
 
 }  // namespace hm::test
+
+#include "ops/registry.h"
+
+namespace hm::test {
+
+// Run check(variant_name, fn) for every registered variant of a kernel table, "scalar" included (the caller
+// compares each against the scalar reference). The coverage test greps for `check_all_variants(table_name(),`
+// style calls: pass the table object whose op() is the table name.
+template <class Fn, class Check>
+void check_all_variants(const KernelTable<Fn>& table, Check&& check) {
+  const auto names = table.variants();
+  ASSERT_FALSE(names.empty()) << table.op() << ": no variants";
+  ASSERT_NE(std::find(names.begin(), names.end(), "scalar"), names.end())
+      << table.op() << ": every kernel table needs a \"scalar\" reference variant";
+  for (const std::string& v : names) {
+    SCOPED_TRACE("kernel " + table.op() + "=" + v);
+    check(v, table.get(v));
+  }
+}
+
+}  // namespace hm::test
