@@ -143,3 +143,40 @@ TEST(Engine, GradcheckViews) {
 
 }  // namespace
 }  // namespace hm::test
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/npy.h"
+
+namespace hm::test {
+namespace {
+
+TEST(Engine, NpyRoundTripAndCorruptFiles) {
+  const std::string path = ::testing::TempDir() + "/roundtrip.npy";
+  for (DType dt : {DType::f32, DType::f64, DType::i32, DType::i64}) {
+    Tensor t = from_doubles({1, 2, 3, 4, 5, 6}, {2, 3}, dt).transpose(0, 1);  // non-contiguous on purpose
+    save_npy(path, t);
+    Tensor back = load_npy(path);
+    EXPECT_EQ(back.dtype(), dt);
+    EXPECT_EQ(back.shape(), (Shape{3, 2}));
+    EXPECT_EQ(back.to_vector<double>(), (std::vector<double>{1, 4, 2, 5, 3, 6}));
+  }
+  save_npy(path, from_doubles({7}, {1}));
+  EXPECT_EQ(load_npy(path).shape(), (Shape{1}));
+  save_npy(path, scalar_tensor(3));
+  EXPECT_EQ(load_npy(path).item(), 3);
+  EXPECT_TRUE(throws_with([] { load_npy("/nonexistent/x.npy"); }, "/nonexistent/x.npy"));
+  {
+    std::ofstream bad(path, std::ios::binary);
+    bad << "hello, not numpy";
+  }
+  EXPECT_TRUE(throws_with([&] { load_npy(path); }, "bad magic"));
+  save_npy(path, zeros({100}));
+  std::filesystem::resize_file(path, 200);
+  EXPECT_TRUE(throws_with([&] { load_npy(path); }, "truncated"));
+}
+
+}  // namespace
+}  // namespace hm::test
