@@ -22,7 +22,8 @@ void Module::register_buffer(const std::string& name, Tensor* t) {
 
 void Module::collect(const std::string& prefix, bool params, NamedTensors& out) const {
   for (const auto& [n, t] : params ? params_ : buffers_) out.emplace_back(prefix + n, *t);
-  for (const auto& [n, child] : children_) child->collect(prefix + n + ".", params, out);
+  // A child registered under "" contributes its names at this level (mamba_ssm's flat Mamba block names).
+  for (const auto& [n, child] : children_) child->collect(n.empty() ? prefix : prefix + n + ".", params, out);
 }
 
 NamedTensors Module::named_parameters() const {
