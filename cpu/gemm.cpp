@@ -38,8 +38,8 @@ namespace scalar {
 // C[i][j] = alpha * sum_p opA[i][p] * opB[p][j] + beta * C[i][j]   (the definition in the BLAS reference
 // dgemm.f, row-major).
 template <class T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc) {
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t j = 0; j < N; ++j) {
       double acc = 0;
@@ -53,8 +53,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     }
   }
 }
-template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
-                          int64_t, float, float*, int64_t);
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
+                          float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
                            int64_t, double, double*, int64_t);
 
@@ -67,33 +67,33 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   if (M == 0 || N == 0) return;
   if (K == 0) return scale_c(M, N, beta, C, ldc);
   check_blas_args("sgemm", trans_a, trans_b, M, N, K, lda, ldb, ldc);
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(M),
-              int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(M), int(N),
+              int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
 }
 
-void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
-           int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+           const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   if (K == 0) return scale_c(M, N, beta, C, ldc);
   check_blas_args("dgemm", trans_a, trans_b, M, N, K, lda, ldb, ldc);
-  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(M),
-              int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
+  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(M), int(N),
+              int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
 }
 
 }  // namespace openblas
 
 template <class T>
-void gemm_batched(GemmFn<T> gemm, int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                  T alpha, const T* A, const int64_t* a_off, int64_t lda, const T* B, const int64_t* b_off,
-                  int64_t ldb, T beta, T* C, const int64_t* c_off, int64_t ldc) {
+void gemm_batched(GemmFn<T> gemm, int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                  const T* A, const int64_t* a_off, int64_t lda, const T* B, const int64_t* b_off, int64_t ldb, T beta,
+                  T* C, const int64_t* c_off, int64_t ldc) {
   // Sequential on purpose: each call already uses every BLAS thread, and a fixed order keeps accumulation into
   // shared C offsets deterministic.
   for (int64_t i = 0; i < batch; ++i)
     gemm(trans_a, trans_b, M, N, K, alpha, A + a_off[i], lda, B + b_off[i], ldb, beta, C + c_off[i], ldc);
 }
-template void gemm_batched<float>(GemmFn<float>, int64_t, bool, bool, int64_t, int64_t, int64_t, float,
-                                  const float*, const int64_t*, int64_t, const float*, const int64_t*, int64_t,
-                                  float, float*, const int64_t*, int64_t);
+template void gemm_batched<float>(GemmFn<float>, int64_t, bool, bool, int64_t, int64_t, int64_t, float, const float*,
+                                  const int64_t*, int64_t, const float*, const int64_t*, int64_t, float, float*,
+                                  const int64_t*, int64_t);
 template void gemm_batched<double>(GemmFn<double>, int64_t, bool, bool, int64_t, int64_t, int64_t, double,
                                    const double*, const int64_t*, int64_t, const double*, const int64_t*, int64_t,
                                    double, double*, const int64_t*, int64_t);

@@ -20,8 +20,7 @@ KernelTable<cpu::GemmKernels>& gemm_table() {
 
 namespace {
 
-const bool kRegScalar =
-    (gemm_table().add("scalar", {cpu::scalar::gemm<float>, cpu::scalar::gemm<double>}, 0), true);
+const bool kRegScalar = (gemm_table().add("scalar", {cpu::scalar::gemm<float>, cpu::scalar::gemm<double>}, 0), true);
 const bool kRegOpenblas = (gemm_table().add("openblas", {cpu::openblas::sgemm, cpu::openblas::dgemm}, 10), true);
 
 const OpRegistrar kRegistered{"matmul", "bmm", "linear"};
@@ -52,8 +51,7 @@ struct Operand {
 Operand matrix_operand(const Tensor& in) {
   Tensor t = in.detach();
   const int64_t r = t.dim();
-  if (auto l = blas_layout(t.shape()[r - 2], t.shape()[r - 1], t.strides()[r - 2], t.strides()[r - 1]))
-    return {t, *l};
+  if (auto l = blas_layout(t.shape()[r - 2], t.shape()[r - 1], t.strides()[r - 2], t.strides()[r - 1])) return {t, *l};
   return {t.contiguous(), Layout{false, std::max<int64_t>(1, t.shape()[r - 1])}};
 }
 
@@ -67,8 +65,7 @@ Shape broadcast_batch(const char* op, const Shape& a, const Shape& b) {
   for (size_t i = 0; i < n; ++i) {
     const int64_t x = i < n - ba.size() ? 1 : ba[i - (n - ba.size())];
     const int64_t y = i < n - bb.size() ? 1 : bb[i - (n - bb.size())];
-    check(x == y || x == 1 || y == 1, op, ": batch dimensions ", ba, " and ", bb, " do not broadcast: ", a, " @ ",
-          b);
+    check(x == y || x == 1 || y == 1, op, ": batch dimensions ", ba, " and ", bb, " do not broadcast: ", a, " @ ", b);
     out[i] = x == 1 ? y : x;
   }
   return out;
@@ -126,8 +123,8 @@ Tensor matmul_batched(const char* name, const Tensor& a_in, const Tensor& b_in) 
     const T* pb = b.t.template data<T>();
     T* pc = c.template data<T>();
     if (nb > 0 && b_shared && a_rows_stacked)
-      gemm(false, b.layout.trans, nb * M, N, K, T(1), pa + a_off[0], a.layout.ld, pb + b_off[0], b.layout.ld, T(0),
-           pc, N);
+      gemm(false, b.layout.trans, nb * M, N, K, T(1), pa + a_off[0], a.layout.ld, pb + b_off[0], b.layout.ld, T(0), pc,
+           N);
     else
       cpu::gemm_batched(gemm, nb, a.layout.trans, b.layout.trans, M, N, K, T(1), pa, a_off.data(), a.layout.ld, pb,
                         b_off.data(), b.layout.ld, T(0), pc, c_off.data(), N);
@@ -137,14 +134,13 @@ Tensor matmul_batched(const char* name, const Tensor& a_in, const Tensor& b_in) 
     const Tensor dc = g[0].contiguous();  // (*batch, M, N)
     std::vector<Tensor> grads(2);
     // Offsets of each batch entry's gradient block in a contiguous gradient of the operand's shape. Several
-    // entries share a block when the operand was broadcast: then the block is zeroed and the GEMMs accumulate
-    // (beta = 1), which sums dC over the broadcast dims without materialising per-entry products.
+    // entries share a block (`distinct` false) when the operand was broadcast: the batched path then zeroes the
+    // gradient and the GEMMs accumulate into it (beta = 1), which sums dC over the broadcast dims without
+    // materialising per-entry products.
     auto grad_target = [&](const Shape& shape) {
-      Tensor grad = empty(shape, a.t.dtype());
-      const auto off = batch_offsets(batch, batch_of(shape), batch_of(contiguous_strides(shape)));
-      const bool distinct = shape_numel(batch_of(shape)) == nb;
-      if (!distinct) strided::fill(grad, 0.0);
-      return std::tuple{grad, off, distinct};
+      return std::tuple{empty(shape, a.t.dtype()),
+                        batch_offsets(batch, batch_of(shape), batch_of(contiguous_strides(shape))),
+                        shape_numel(batch_of(shape)) == nb};
     };
     dispatch_float(a.t.dtype(), name, [&](auto tag) {
       using T = decltype(tag);
@@ -156,11 +152,13 @@ Tensor matmul_batched(const char* name, const Tensor& a_in, const Tensor& b_in) 
         // dA_i (M, K) = dC_i (M, N) @ op(B_i)^T: B's transpose flag flips, its ld stays.
         auto [da, da_off, distinct] = grad_target(a.t.shape());
         T* pda = da.template data<T>();
-        if (nb > 0 && distinct && b_shared)
+        if (nb > 0 && distinct && b_shared) {
           gemm(false, !b.layout.trans, nb * M, K, N, T(1), pdc, N, pb + b_off[0], b.layout.ld, T(0), pda, K);
-        else
-          cpu::gemm_batched(gemm, nb, false, !b.layout.trans, M, K, N, T(1), pdc, c_off.data(), N, pb,
-                            b_off.data(), b.layout.ld, T(distinct ? 0 : 1), pda, da_off.data(), K);
+        } else {
+          if (!distinct) strided::fill(da, 0.0);
+          cpu::gemm_batched(gemm, nb, false, !b.layout.trans, M, K, N, T(1), pdc, c_off.data(), N, pb, b_off.data(),
+                            b.layout.ld, T(distinct ? 0 : 1), pda, da_off.data(), K);
+        }
         grads[0] = da;
       }
       if (needs[1]) {
@@ -168,11 +166,13 @@ Tensor matmul_batched(const char* name, const Tensor& a_in, const Tensor& b_in) 
         // whose inner dimension runs over every row of every batch entry: A_fold^T (K, nb*M) @ dC (nb*M, N).
         auto [db, db_off, distinct] = grad_target(b.t.shape());
         T* pdb = db.template data<T>();
-        if (nb > 0 && b_shared && !distinct && a_rows_stacked)
+        if (nb > 0 && b_shared && !distinct && a_rows_stacked) {
           gemm(true, false, K, N, nb * M, T(1), pa + a_off[0], a.layout.ld, pdc, N, T(0), pdb, N);
-        else
+        } else {
+          if (!distinct) strided::fill(db, 0.0);
           cpu::gemm_batched(gemm, nb, !a.layout.trans, false, K, N, M, T(1), pa, a_off.data(), a.layout.ld, pdc,
                             c_off.data(), N, T(distinct ? 0 : 1), pdb, db_off.data(), N);
+        }
         grads[1] = db;
       }
     });
@@ -182,8 +182,7 @@ Tensor matmul_batched(const char* name, const Tensor& a_in, const Tensor& b_in) 
 }
 
 void check_float_pair(const char* op, const Tensor& a, const Tensor& b) {
-  check(a.dtype() == b.dtype(), op, ": dtype mismatch: ", a.dtype(), " ", a.shape(), " @ ", b.dtype(), " ",
-        b.shape());
+  check(a.dtype() == b.dtype(), op, ": dtype mismatch: ", a.dtype(), " ", a.shape(), " @ ", b.dtype(), " ", b.shape());
   check(a.dtype() == DType::f32 || a.dtype() == DType::f64, op, ": expected float32 or float64 tensors, got ",
         a.dtype());
 }
@@ -197,8 +196,10 @@ std::optional<int64_t> collapsed_row_stride(const Tensor& x) {
   for (int64_t d = x.dim() - 2; d >= 0; --d) {
     const int64_t n = x.shape()[d], s = x.strides()[d];
     if (n == 1) continue;
-    if (!have) row_stride = s;
-    else if (s != inner_stride * inner_size) return std::nullopt;
+    if (!have)
+      row_stride = s;
+    else if (s != inner_stride * inner_size)
+      return std::nullopt;
     inner_stride = s, inner_size = n, have = true;
   }
   return row_stride;
@@ -209,8 +210,7 @@ std::optional<int64_t> collapsed_row_stride(const Tensor& x) {
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least 1 dimension, got ", a.shape(), " @ ",
         b.shape());
-  check(a.size(-1) == b.size(b.dim() == 1 ? -1 : -2), "matmul: inner dimensions differ: ", a.shape(), " @ ",
-        b.shape());
+  check(a.size(-1) == b.size(b.dim() == 1 ? -1 : -2), "matmul: inner dimensions differ: ", a.shape(), " @ ", b.shape());
   check_float_pair("matmul", a, b);
   // 1-D operands: torch.matmul prepends (left) / appends (right) a unit dim and removes it from the result.
   const Tensor a2 = a.dim() == 1 ? a.unsqueeze(0) : a;
@@ -230,14 +230,14 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& bias) {
-  check(x_in.dim() >= 1 && w_in.dim() == 2, "linear: expected input (..., in) and weight (out, in), got ",
-        x_in.shape(), " and ", w_in.shape());
+  check(x_in.dim() >= 1 && w_in.dim() == 2, "linear: expected input (..., in) and weight (out, in), got ", x_in.shape(),
+        " and ", w_in.shape());
   const int64_t in = w_in.size(1), out = w_in.size(0);
   check(x_in.size(-1) == in, "linear: input ", x_in.shape(), " has ", x_in.size(-1), " features but weight ",
         w_in.shape(), " expects ", in);
   check(x_in.dtype() == w_in.dtype(), "linear: dtype mismatch: input ", x_in.dtype(), ", weight ", w_in.dtype());
-  check(x_in.dtype() == DType::f32 || x_in.dtype() == DType::f64,
-        "linear: expected float32 or float64 tensors, got ", x_in.dtype());
+  check(x_in.dtype() == DType::f32 || x_in.dtype() == DType::f64, "linear: expected float32 or float64 tensors, got ",
+        x_in.dtype());
   if (bias.defined()) {
     check(bias.dim() == 1 && bias.size(0) == out, "linear: bias ", bias.shape(), " does not match weight ",
           w_in.shape(), " (expected (", out, ",))");

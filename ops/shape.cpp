@@ -161,8 +161,8 @@ Tensor gather(const Tensor& t, int64_t dim, const Tensor& index) {
   dispatch_index(idx.dtype(), "gather", [&](auto itag) {
     using I = decltype(itag);
     const I* pi = idx.data<I>();
-    check_indices("gather", pi, idx.numel(), t.shape()[d], cat("dim ", d, " of size ", t.shape()[d], " (input ",
-                                                              t.shape(), ")"));
+    check_indices("gather", pi, idx.numel(), t.shape()[d],
+                  cat("dim ", d, " of size ", t.shape()[d], " (input ", t.shape(), ")"));
     dispatch_all(t.dtype(), "gather", [&](auto tag) {
       using T = decltype(tag);
       cpu::gather_dim(src.data<T>(), src.strides().data(), pi, idx.shape().data(), rank, d, out.data<T>());

@@ -17,8 +17,8 @@ Tensor cat_tensors(const std::vector<Tensor>& tensors, int64_t dim);
 // and would otherwise win overload resolution for a non-const vector or an int dim; this constrained,
 // non-variadic template is more specialised, and the initializer_list overload takes cat({a, b}, 1).
 template <class List, class Dim = int64_t>
-  requires std::same_as<std::remove_cvref_t<List>, std::vector<Tensor>> && std::integral<Dim>
-Tensor cat(List&& tensors, Dim dim = 0) {
+requires std::same_as<std::remove_cvref_t<List>, std::vector<Tensor>> && std::integral<Dim> Tensor cat(List&& tensors,
+                                                                                                       Dim dim = 0) {
   return cat_tensors(tensors, int64_t(dim));
 }
 inline Tensor cat(std::initializer_list<Tensor> tensors, int64_t dim = 0) { return cat_tensors(tensors, dim); }

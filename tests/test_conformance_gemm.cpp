@@ -59,17 +59,17 @@ std::vector<GemmCase> gemm_cases() {
     c.alpha = alphas[gen.next_below(3)], c.beta = betas[i % 3];
     cases.push_back(c);
   }
-  cases.push_back({3, 4, 0, false, false, 1, 1.0, 0.0});   // empty sum: C = 0 (NaN must be overwritten)
-  cases.push_back({3, 4, 0, true, true, 0, 1.0, 0.5});     // empty sum: C = beta * C
+  cases.push_back({3, 4, 0, false, false, 1, 1.0, 0.0});  // empty sum: C = 0 (NaN must be overwritten)
+  cases.push_back({3, 4, 0, true, true, 0, 1.0, 0.5});    // empty sum: C = beta * C
   cases.push_back({1, 1, 1, false, false, 0, 1.0, 0.0});
-  cases.push_back({64, 96, 48, false, true, 0, 1.0, 0.0}); // multiples of the usual block sizes
+  cases.push_back({64, 96, 48, false, true, 0, 1.0, 0.0});  // multiples of the usual block sizes
   return cases;
 }
 
 template <class T>
 void check_gemm_variant(cpu::GemmFn<T> fn, cpu::GemmFn<T> ref, const GemmCase& c, uint64_t seed) {
-  SCOPED_TRACE(cat("M=", c.M, " N=", c.N, " K=", c.K, " ta=", c.ta, " tb=", c.tb, " pad=", c.pad,
-                   " alpha=", c.alpha, " beta=", c.beta, " ", dtype_of<T>::value));
+  SCOPED_TRACE(cat("M=", c.M, " N=", c.N, " K=", c.K, " ta=", c.ta, " tb=", c.tb, " pad=", c.pad, " alpha=", c.alpha,
+                   " beta=", c.beta, " ", dtype_of<T>::value));
   const int64_t ra = c.ta ? c.K : c.M, ca = c.ta ? c.M : c.K, rb = c.tb ? c.N : c.K, cb = c.tb ? c.K : c.N;
   const int64_t lda = std::max<int64_t>(ca, 1) + c.pad, ldb = std::max<int64_t>(cb, 1) + c.pad, ldc = c.N + c.pad;
   const std::vector<T> A = padded_matrix<T>(ra, ca, lda, seed), B = padded_matrix<T>(rb, cb, ldb, seed + 1);
@@ -122,8 +122,8 @@ TEST(GemmConformance, BatchedLoopAccumulatesSharedOutputs) {
     const std::vector<double> A = random_buffer<double>(2 * M * K, 1), B = random_buffer<double>(3 * K * N, 2);
     const int64_t a_off[] = {0, 0, M * K}, b_off[] = {0, K * N, 2 * K * N}, c_off[] = {0, M * N, 0};
     std::vector<double> got(2 * M * N, 0.0), want(2 * M * N, 0.0);
-    cpu::gemm_batched(k.f64, 3, false, false, M, N, K, 1.0, A.data(), a_off, K, B.data(), b_off, N, 1.0,
-                      got.data(), c_off, N);
+    cpu::gemm_batched(k.f64, 3, false, false, M, N, K, 1.0, A.data(), a_off, K, B.data(), b_off, N, 1.0, got.data(),
+                      c_off, N);
     for (int e = 0; e < 3; ++e)
       for (int64_t i = 0; i < M; ++i)
         for (int64_t j = 0; j < N; ++j)

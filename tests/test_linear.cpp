@@ -1,9 +1,8 @@
 // matmul / bmm / linear: forward against a naive double-precision reference on random shapes (size 1, odd
 // sizes, transposed / strided / expanded operands, broadcast batch dims), float64 gradient checks, and the error
 // messages. The GEMM variants themselves are compared in test_conformance_gemm.cpp.
-#include "ops/linear.h"
-
 #include "engine/allocator.h"
+#include "ops/linear.h"
 #include "tests/test_util.h"
 #include "train/cmd_selfcheck.h"
 
@@ -65,11 +64,11 @@ TEST(Matmul, TransposedStridedAndExpandedOperands) {
   // (ld = 2 * cols), flipped and expanded matrices (no BLAS form: copied), and size-1 dims with odd strides.
   const Tensor base_a = rnd({7, 12}, 11), base_b = rnd({12, 10}, 12);
   const std::vector<std::pair<const char*, Tensor>> as = {
-      {"plain", base_a.slice(1, 0, 6)},                         // (7, 6) with ld 12
-      {"transposed", rnd({6, 7}, 13).transpose(0, 1)},         // (7, 6)
-      {"row step", rnd({14, 6}, 14).slice(0, 0, 14, 2)},        // (7, 6) with ld 12
-      {"flipped", rnd({7, 6}, 15).flip({1})},                   // negative column stride
-      {"expanded rows", rnd({1, 6}, 16).expand({7, 6})},        // row stride 0
+      {"plain", base_a.slice(1, 0, 6)},                   // (7, 6) with ld 12
+      {"transposed", rnd({6, 7}, 13).transpose(0, 1)},    // (7, 6)
+      {"row step", rnd({14, 6}, 14).slice(0, 0, 14, 2)},  // (7, 6) with ld 12
+      {"flipped", rnd({7, 6}, 15).flip({1})},             // negative column stride
+      {"expanded rows", rnd({1, 6}, 16).expand({7, 6})},  // row stride 0
   };
   const std::vector<std::pair<const char*, Tensor>> bs = {
       {"plain", base_b.slice(0, 0, 6)},                         // (6, 10)
@@ -127,17 +126,29 @@ TEST(Matmul, ErrorsNameShapesAndDtypes) {
   const Tensor a = zeros({2, 3}), b = zeros({4, 5});
   EXPECT_TRUE(throws_with([&] { matmul(a, b); }, "matmul: inner dimensions differ: (2, 3) @ (4, 5)"));
   EXPECT_TRUE(throws_with([&] { matmul(zeros({3}), zeros({4})); }, "inner dimensions differ: (3,) @ (4,)"));
-  EXPECT_TRUE(throws_with([&] { matmul(zeros({2, 3}), zeros({3, 2}, DType::f64)); },
-                          "matmul: dtype mismatch: float32 (2, 3) @ float64 (3, 2)"));
-  EXPECT_TRUE(throws_with([&] { matmul(zeros({2, 3}, DType::i64), zeros({3, 2}, DType::i64)); },
-                          "expected float32 or float64 tensors, got int64"));
-  EXPECT_TRUE(throws_with([&] { matmul(zeros({2, 2, 3}), zeros({3, 3, 4})); },
-                          "batch dimensions (2,) and (3,) do not broadcast: (2, 2, 3) @ (3, 3, 4)"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        matmul(zeros({2, 3}), zeros({3, 2}, DType::f64));
+      },
+      "matmul: dtype mismatch: float32 (2, 3) @ float64 (3, 2)"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        matmul(zeros({2, 3}, DType::i64), zeros({3, 2}, DType::i64));
+      },
+      "expected float32 or float64 tensors, got int64"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        matmul(zeros({2, 2, 3}), zeros({3, 3, 4}));
+      },
+      "batch dimensions (2,) and (3,) do not broadcast: (2, 2, 3) @ (3, 3, 4)"));
   EXPECT_TRUE(throws_with([&] { matmul(scalar_tensor(1.0), zeros({3})); }, "at least 1 dimension"));
   EXPECT_TRUE(throws_with([&] { bmm(zeros({2, 3}), zeros({2, 3, 4})); }, "bmm: expected 3-D tensors, got (2, 3)"));
   EXPECT_TRUE(throws_with([&] { bmm(zeros({2, 3, 4}), zeros({5, 4, 6})); }, "bmm: batch sizes differ"));
-  EXPECT_TRUE(throws_with([&] { bmm(zeros({2, 3, 4}), zeros({2, 5, 6})); },
-                          "bmm: inner dimensions differ: (2, 3, 4) @ (2, 5, 6)"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        bmm(zeros({2, 3, 4}), zeros({2, 5, 6}));
+      },
+      "bmm: inner dimensions differ: (2, 3, 4) @ (2, 5, 6)"));
 }
 
 TEST(Matmul, EmptyInnerDimGivesZeros) {
@@ -151,9 +162,9 @@ TEST(Matmul, Gradcheck2DTransposedAndOneD) {
   expect_gradcheck("matmul", mm, {randn_param({3, 4}, 1), randn_param({4, 5}, 2)});
   expect_gradcheck("matmul", mm, {randn_param({1, 1}, 3), randn_param({1, 3}, 4)});
   // Transposed views reach BLAS as flags, and so do their gradients.
-  expect_gradcheck(
-      "matmul", [](const std::vector<Tensor>& in) { return matmul(in[0].transpose(0, 1), in[1].transpose(0, 1)); },
-      {randn_param({4, 3}, 5), randn_param({2, 4}, 6)});
+  expect_gradcheck("matmul",
+                   [](const std::vector<Tensor>& in) { return matmul(in[0].transpose(0, 1), in[1].transpose(0, 1)); },
+                   {randn_param({4, 3}, 5), randn_param({2, 4}, 6)});
   expect_gradcheck("matmul", mm, {randn_param({3}, 7), randn_param({3}, 8)});
   expect_gradcheck("matmul", mm, {randn_param({3}, 9), randn_param({2, 3, 2}, 10)});
   expect_gradcheck("matmul", mm, {randn_param({2, 3, 4}, 11), randn_param({4}, 12)});
@@ -186,13 +197,11 @@ TEST(Matmul, ScalarVariantGivesTheSameOpResults) {
 TEST(Bmm, ForwardAndGradcheck) {
   const Tensor a = rnd({3, 2, 5}, 40, DType::f64), b = rnd({3, 5, 4}, 41, DType::f64);
   EXPECT_TRUE(all_close(bmm(a, b), naive_matmul(a, b, {3}), 1e-12, 1e-12));
-  EXPECT_TRUE(all_close(bmm(a, b.transpose(1, 2).contiguous().transpose(1, 2)), naive_matmul(a, b, {3}), 1e-12,
-                        1e-12));
+  EXPECT_TRUE(all_close(bmm(a, b.transpose(1, 2).contiguous().transpose(1, 2)), naive_matmul(a, b, {3}), 1e-12, 1e-12));
   auto f = [](const std::vector<Tensor>& in) { return bmm(in[0], in[1]); };
   expect_gradcheck("bmm", f, {randn_param({2, 3, 4}, 42), randn_param({2, 4, 1}, 43)});
-  expect_gradcheck(
-      "bmm", [](const std::vector<Tensor>& in) { return bmm(in[0].transpose(1, 2), in[1]); },
-      {randn_param({3, 4, 3}, 44), randn_param({3, 4, 2}, 45)});
+  expect_gradcheck("bmm", [](const std::vector<Tensor>& in) { return bmm(in[0].transpose(1, 2), in[1]); },
+                   {randn_param({3, 4, 3}, 44), randn_param({3, 4, 2}, 45)});
 }
 
 // y = x W^T + b by the definition, for x (rows, in).
@@ -221,7 +230,7 @@ TEST(Linear, ForwardShapesLayoutsAndBias) {
         EXPECT_TRUE(all_close(y, naive_linear(x, w, b), f32_tol(xs.back()), 1e-5));
       }
   // Transposed weight (tied embeddings), x whose leading dims do not collapse (copied), x as a transposed view.
-  const Tensor wt = rnd({6, 4}, 60).transpose(0, 1);  // (4, 6)
+  const Tensor wt = rnd({6, 4}, 60).transpose(0, 1);     // (4, 6)
   const Tensor xp = rnd({3, 2, 6}, 61).transpose(0, 1);  // (2, 3, 6), rows do not collapse
   const Tensor xt = rnd({6, 5}, 62).transpose(0, 1);     // (5, 6), column-major rows
   const Tensor b = rnd({4}, 63);
@@ -260,13 +269,22 @@ TEST(Linear, GradcheckWithAndWithoutBias) {
 }
 
 TEST(Linear, ErrorsNameShapes) {
-  EXPECT_TRUE(throws_with([] { linear(zeros({2, 5}), zeros({3, 4})); },
-                          "linear: input (2, 5) has 5 features but weight (3, 4) expects 4"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        linear(zeros({2, 5}), zeros({3, 4}));
+      },
+      "linear: input (2, 5) has 5 features but weight (3, 4) expects 4"));
   EXPECT_TRUE(throws_with([] { linear(zeros({2, 4}), zeros({4})); }, "weight (out, in)"));
-  EXPECT_TRUE(throws_with([] { linear(zeros({2, 4}), zeros({3, 4}), zeros({4})); },
-                          "linear: bias (4,) does not match weight (3, 4)"));
-  EXPECT_TRUE(throws_with([] { linear(zeros({2, 4}), zeros({3, 4}, DType::f64)); },
-                          "linear: dtype mismatch: input float32, weight float64"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        linear(zeros({2, 4}), zeros({3, 4}), zeros({4}));
+      },
+      "linear: bias (4,) does not match weight (3, 4)"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        linear(zeros({2, 4}), zeros({3, 4}, DType::f64));
+      },
+      "linear: dtype mismatch: input float32, weight float64"));
 }
 
 TEST(Selfcheck, MlpLossFallsTenfold) {

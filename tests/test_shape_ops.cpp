@@ -2,7 +2,6 @@
 // element-by-element references, float64 gradient checks (repeated indices included, so scatter-adds must
 // accumulate), and error messages.
 #include "ops/shape.h"
-
 #include "tests/test_util.h"
 
 namespace hm::test {
@@ -44,16 +43,25 @@ TEST(Cat, ForwardAlongEveryDimAndLayouts) {
 TEST(Cat, Gradcheck) {
   expect_gradcheck("cat", [](const std::vector<Tensor>& in) { return cat(in, 1); },
                    {randn_param({2, 1, 3}, 1), randn_param({2, 4, 3}, 2), randn_param({2, 2, 3}, 3)});
-  expect_gradcheck("cat", [](const std::vector<Tensor>& in) { return cat({in[0], in[1].transpose(0, 1)}, 0); },
+  expect_gradcheck("cat",
+                   [](const std::vector<Tensor>& in) {
+                     return cat({in[0], in[1].transpose(0, 1)}, 0);
+                   },
                    {randn_param({1, 3}, 4), randn_param({3, 2}, 5)});
 }
 
 TEST(Cat, ErrorsNameTensorsAndShapes) {
   EXPECT_TRUE(throws_with([] { cat(std::vector<Tensor>{}, 0); }, "cat: expected a non-empty list"));
-  EXPECT_TRUE(throws_with([] { cat({zeros({2, 3}), zeros({2, 3}, DType::f64)}, 0); },
-                          "cat: dtype mismatch: tensor 1 is float64 but tensor 0 is float32"));
-  EXPECT_TRUE(throws_with([] { cat({zeros({2, 3}), zeros({2, 3}), zeros({3, 4})}, 1); },
-                          "cat: tensor 2 has shape (3, 4) but tensor 0 has (2, 3); sizes must match except in dim 1"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        cat({zeros({2, 3}), zeros({2, 3}, DType::f64)}, 0);
+      },
+      "cat: dtype mismatch: tensor 1 is float64 but tensor 0 is float32"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        cat({zeros({2, 3}), zeros({2, 3}), zeros({3, 4})}, 1);
+      },
+      "cat: tensor 2 has shape (3, 4) but tensor 0 has (2, 3); sizes must match except in dim 1"));
   EXPECT_TRUE(throws_with([] { cat({zeros({2, 3}), zeros({2, 3, 1})}, 0); }, "tensor 1 has shape (2, 3, 1)"));
   EXPECT_TRUE(throws_with([] { cat({zeros({2})}, 1); }, "out of range"));
 }
@@ -68,16 +76,18 @@ TEST(Stack, ForwardAndGradcheck) {
   EXPECT_EQ(values(s2), (std::vector<double>{0, 2, 1, 1, 2, 0, 3, 5, 4, 4, 5, 3}));
   expect_gradcheck("stack", [](const std::vector<Tensor>& in) { return stack(in, 1); },
                    {randn_param({3, 2}, 10), randn_param({3, 2}, 11), randn_param({3, 2}, 12)});
-  EXPECT_TRUE(throws_with([] { stack({zeros({2, 3}), zeros({2, 4})}, 0); },
-                          "stack: tensor 1 has shape (2, 4) but tensor 0 has (2, 3)"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        stack({zeros({2, 3}), zeros({2, 4})}, 0);
+      },
+      "stack: tensor 1 has shape (2, 4) but tensor 0 has (2, 3)"));
   EXPECT_TRUE(throws_with([] { stack({zeros({2, 3})}, 3); }, "stack: dim 3 out of range"));
 }
 
 TEST(Pad, ConstantPaddingAndCroppingFollowTorch) {
   // torch.nn.functional.pad(torch.arange(6.).reshape(2, 3), (1, 2), value=-1)
   const Tensor x = seq({2, 3});
-  EXPECT_EQ(values(pad(x, {1, 2}, -1)),
-            (std::vector<double>{-1, 0, 1, 2, -1, -1, -1, 3, 4, 5, -1, -1}));
+  EXPECT_EQ(values(pad(x, {1, 2}, -1)), (std::vector<double>{-1, 0, 1, 2, -1, -1, -1, 3, 4, 5, -1, -1}));
   // (left, right, top, bottom) = (0, -1, 1, 0): crop the last column, one row of zeros on top.
   EXPECT_EQ(values(pad(x, {0, -1, 1, 0})), (std::vector<double>{0, 0, 0, 1, 3, 4}));
   // Crop on the left and pad on the right of the same dim; integer input.
@@ -92,14 +102,23 @@ TEST(Pad, ConstantPaddingAndCroppingFollowTorch) {
 }
 
 TEST(Pad, GradcheckAndErrors) {
-  expect_gradcheck("pad", [](const std::vector<Tensor>& in) { return pad(in[0], {2, -1, -1, 1}, 0.5); },
+  expect_gradcheck("pad",
+                   [](const std::vector<Tensor>& in) {
+                     return pad(in[0], {2, -1, -1, 1}, 0.5);
+                   },
                    {randn_param({3, 4}, 20)});
-  expect_gradcheck("pad", [](const std::vector<Tensor>& in) { return pad(in[0], {1, 1}); },
+  expect_gradcheck("pad",
+                   [](const std::vector<Tensor>& in) {
+                     return pad(in[0], {1, 1});
+                   },
                    {randn_param({2, 1, 3}, 21)});
   EXPECT_TRUE(throws_with([] { pad(zeros({2, 3}), {1, 1, 1}); }, "pad: expected an even number of pad values"));
   EXPECT_TRUE(throws_with([] { pad(zeros({3}), {1, 1, 1, 1}); }, "at most 2 * rank = 2"));
-  EXPECT_TRUE(throws_with([] { pad(zeros({2, 3}), {-2, -2}); },
-                          "pad: padding (-2, -2) on dim 1 of size 3 of input (2, 3) gives a negative size -1"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        pad(zeros({2, 3}), {-2, -2});
+      },
+      "pad: padding (-2, -2) on dim 1 of size 3 of input (2, 3) gives a negative size -1"));
 }
 
 TEST(Embedding, ForwardIndexTypesAndShapes) {
@@ -118,11 +137,17 @@ TEST(Embedding, GradcheckRepeatedIndicesAndErrors) {
   const Tensor idx = from_vector<int64_t>({1, 3, 1, 1, 0, 3}, {2, 3});
   expect_gradcheck("embedding", [idx](const std::vector<Tensor>& in) { return embedding(in[0], idx); },
                    {randn_param({4, 2}, 30)});
-  EXPECT_TRUE(throws_with([] { embedding(zeros({5, 3}), from_vector<int64_t>({0, 7, 1}, {3})); },
-                          "embedding: index 7 out of range for an embedding table of V = 5 rows (weight (5, 3))"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        embedding(zeros({5, 3}), from_vector<int64_t>({0, 7, 1}, {3}));
+      },
+      "embedding: index 7 out of range for an embedding table of V = 5 rows (weight (5, 3))"));
   EXPECT_TRUE(throws_with([] { embedding(zeros({5, 3}), from_vector<int32_t>({-1}, {1})); }, "index -1 out of range"));
-  EXPECT_TRUE(throws_with([] { embedding(zeros({5, 3}), zeros({2})); },
-                          "embedding: expected an int32 or int64 index tensor, got float32"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        embedding(zeros({5, 3}), zeros({2}));
+      },
+      "embedding: expected an int32 or int64 index tensor, got float32"));
   EXPECT_TRUE(throws_with([] { embedding(zeros({5}), zeros({2}, DType::i64)); }, "weight must be (V, D)"));
 }
 
@@ -148,12 +173,21 @@ TEST(Gather, GradcheckAndErrors) {
                    {randn_param({3, 3}, 40)});
   expect_gradcheck("gather", [idx](const std::vector<Tensor>& in) { return gather(in[0], -1, idx); },
                    {randn_param({4, 3}, 41)});
-  EXPECT_TRUE(throws_with([] { gather(zeros({3, 4}), 1, from_vector<int64_t>({4}, {1, 1})); },
-                          "gather: index 4 out of range for dim 1 of size 4 (input (3, 4))"));
-  EXPECT_TRUE(throws_with([] { gather(zeros({3, 4}), 1, zeros({2}, DType::i64)); },
-                          "gather: index (2,) must have the same number of dims as input (3, 4)"));
-  EXPECT_TRUE(throws_with([] { gather(zeros({3, 4}), 1, zeros({4, 1}, DType::i64)); },
-                          "gather: index (4, 1) is larger than input (3, 4) at dim 0"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        gather(zeros({3, 4}), 1, from_vector<int64_t>({4}, {1, 1}));
+      },
+      "gather: index 4 out of range for dim 1 of size 4 (input (3, 4))"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        gather(zeros({3, 4}), 1, zeros({2}, DType::i64));
+      },
+      "gather: index (2,) must have the same number of dims as input (3, 4)"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        gather(zeros({3, 4}), 1, zeros({4, 1}, DType::i64));
+      },
+      "gather: index (4, 1) is larger than input (3, 4) at dim 0"));
 }
 
 TEST(IndexSelect, ForwardGradcheckAndErrors) {
