@@ -123,6 +123,70 @@ void bench_linear_fwd_bwd(const Shape3& s, int reps) {
       });
 }
 
+// The engine's fixed cost per call (shape checks, kernel lookup, output allocation from the caching allocator,
+// and for forward+backward the tape node and gradient accumulation), on a shape where the GEMM itself is tiny.
+void bench_call_overhead(int reps) {
+  const int64_t n = 8, calls = 2000;
+  hm::Generator gen(4);
+  hm::Tensor x = hm::randn({n, n}, hm::DType::f32, gen), w = hm::randn({n, n}, hm::DType::f32, gen);
+  const hm::Tensor dy = hm::randn({n, n}, hm::DType::f32, gen);
+  hm::Tensor y = hm::empty({n, n});
+  auto per_call_us = [&](const std::function<void()>& f) {
+    auto loop = [&] {
+      for (int64_t i = 0; i < calls; ++i) f();
+    };
+    std::vector<double> t;
+    for (int r = 0; r < reps; ++r) t.push_back(seconds(loop) / double(calls) * 1e6);
+    return median(t);
+  };
+  const double direct = per_call_us([&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(n), int(n), 1.0f, x.data<float>(), int(n),
+                w.data<float>(), int(n), 0.0f, y.data<float>(), int(n));
+  });
+  double forward = 0;
+  {
+    hm::NoGradGuard no_grad;
+    forward = per_call_us([&] { hm::linear(x, w); });
+  }
+  x.requires_grad_(true);
+  w.requires_grad_(true);
+  const double fwd_bwd = per_call_us([&] {
+    x.zero_grad();
+    w.zero_grad();
+    hm::linear(x, w).backward(dy);
+  });
+  std::printf(
+      "  call overhead (8, 8) x (8, 8)^T: direct sgemm %.2f us, hm::linear %.2f us, "
+      "linear fwd+bwd %.2f us (vs 3 sgemm %.2f us)\n",
+      direct, forward, fwd_bwd, 3 * direct);
+}
+
+// Every registered `gemm` variant side by side on a small square f32 GEMM (the scalar reference is a plain triple
+// loop, so the shape stays small), as a ratio to the scalar variant.
+void bench_variants(int reps) {
+  const int64_t n = 256;
+  hm::Generator gen(3);
+  const hm::Tensor a = hm::randn({n, n}, hm::DType::f32, gen), b = hm::randn({n, n}, hm::DType::f32, gen);
+  hm::Tensor c = hm::empty({n, n});
+  const double gflop = 2.0 * double(n * n * n) * 1e-9;
+  auto time_variant = [&](const std::string& v) {
+    const hm::cpu::GemmFn<float> fn = hm::gemm_table().get(v).f32;
+    auto run = [&] {
+      fn(false, false, n, n, n, 1.0f, a.data<float>(), n, b.data<float>(), n, 0.0f, c.data<float>(), n);
+    };
+    run();
+    std::vector<double> t;
+    for (int r = 0; r < reps; ++r) t.push_back(seconds(run));
+    return median(t);
+  };
+  const double scalar = time_variant("scalar");
+  for (const std::string& v : hm::gemm_table().variants()) {
+    const double t = v == "scalar" ? scalar : time_variant(v);
+    std::printf("  gemm=%-10s (%lld, %lld) @ (%lld, %lld)  %8.2f ms %7.1f GFLOP/s  %6.1fx scalar\n", v.c_str(),
+                (long long)n, (long long)n, (long long)n, (long long)n, t * 1e3, gflop / t, scalar / t);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -141,6 +205,8 @@ int main(int argc, char** argv) {
   for (int threads : {1, 2}) {
     hm::cpu::set_num_threads(threads);
     std::printf("threads %d\n", threads);
+    bench_variants(reps);
+    bench_call_overhead(reps);
     for (const Shape3& s : shapes) bench_shape(s, reps);
     bench_linear_fwd_bwd(shapes[0], reps);
   }
