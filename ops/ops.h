@@ -3,3 +3,5 @@
 #include "engine/autograd.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
+#include "ops/linear.h"
+#include "ops/shape.h"
