@@ -97,8 +97,8 @@ Options tiny(const fs::path& out, int64_t utterances, int jobs) {
   o.jobs = jobs;
   o.speakers = 5;
   o.engines = {"espeak-ng"};
-  o.valid_percent = 15;
-  o.test_percent = 15;
+  o.valid_fraction = 0.15;
+  o.test_fraction = 0.15;
   o.seed = 7;
   o.progress = false;
   return o;

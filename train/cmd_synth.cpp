@@ -29,9 +29,9 @@ int run_synth(int argc, char** argv) {
       .option("seed", "1", "seed for speakers, sentences, splits, rates and pitches")
       .option("jobs", "2", "parallel synthesis processes")
       .option("speakers", "40", "number of speakers (at most; limited by the installed voices)")
-      .option("test-speakers", "0.2", "fraction of speakers held out for the test split")
-      .option("valid-percent", "5", "percent of utterances in valid (training speakers, held-out sentences)")
-      .option("test-percent", "5", "percent of utterances in test (held-out speakers and sentences)")
+      .option("test-speaker-fraction", "0.2", "share of speakers held out for the test split")
+      .option("valid-fraction", "0.05", "share of utterances in valid (training speakers, held-out sentences)")
+      .option("test-fraction", "0.05", "share of utterances in test (held-out speakers and sentences)")
       .option("engines", "espeak-ng,flite,festival", "comma-separated TTS engines to use")
       .option("sentences", "", "sentence list (default: the project's data/sentences.txt)")
       .option("timeout", "60", "seconds before a synthesis process is killed")
@@ -46,9 +46,9 @@ int run_synth(int argc, char** argv) {
   o.seed = uint64_t(args.integer("seed"));
   o.jobs = int(args.integer("jobs"));
   o.speakers = int(args.integer("speakers"));
-  o.test_speaker_fraction = args.real("test-speakers");
-  o.valid_percent = args.real("valid-percent");
-  o.test_percent = args.real("test-percent");
+  o.test_speaker_fraction = args.real("test-speaker-fraction");
+  o.valid_fraction = args.real("valid-fraction");
+  o.test_fraction = args.real("test-fraction");
   o.engines = split_commas(args.str("engines"));
   o.sentences = args.str("sentences");
   o.timeout_s = args.real("timeout");

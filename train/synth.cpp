@@ -1,5 +1,7 @@
 // `hubmamba synth` corpus builder: choose speakers and held-out splits, plan every utterance from the seed,
 // synthesize on --jobs workers, write LibriSpeech-layout FLACs and fairseq manifests. See train/synth.h.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -140,8 +142,8 @@ class Planner {
     // Split by running shares: test while its count is below ceil((i+1) t), then valid likewise, else train, so
     // utterance 0 is test, 1 is valid, and every prefix of the corpus has its shares.
     const double n = double(p.index + 1);
-    if (double(counts_[2]) < std::ceil(n * o_.test_percent / 100)) p.split = 2;
-    else if (double(counts_[1]) < std::ceil(n * o_.valid_percent / 100)) p.split = 1;
+    if (double(counts_[2]) < std::ceil(n * o_.test_fraction - 1e-9)) p.split = 2;
+    else if (double(counts_[1]) < std::ceil(n * o_.valid_fraction - 1e-9)) p.split = 1;
     else p.split = 0;
     const int64_t k = counts_[p.split]++;
     const auto& pool = pools_[p.split];
@@ -185,9 +187,9 @@ Report build_corpus(const Options& o) {
   check(o.jobs >= 1, "synth: --jobs must be >= 1, got ", o.jobs);
   check(o.utterances > 0 || o.hours > 0, "synth: give --utterances N or --hours H > 0");
   check(o.speakers >= 2, "synth: --speakers must be >= 2 (training and test speakers), got ", o.speakers);
-  check(o.valid_percent >= 0 && o.test_percent > 0 && o.valid_percent + o.test_percent < 100,
-        "synth: --valid-percent and --test-percent must be >= 0 / > 0 and sum to less than 100");
-  check(o.test_speaker_fraction > 0 && o.test_speaker_fraction < 1, "synth: --test-speakers must be in (0, 1)");
+  check(o.valid_fraction >= 0 && o.test_fraction > 0 && o.valid_fraction + o.test_fraction < 1,
+        "synth: --valid-fraction must be >= 0, --test-fraction > 0, and their sum < 1");
+  check(o.test_speaker_fraction > 0 && o.test_speaker_fraction < 1, "synth: --test-speaker-fraction must be in (0, 1)");
   const std::vector<Sentence> sentences = read_sentences(o.sentences.empty() ? default_sentences_path() : o.sentences);
   const std::vector<Speaker> speakers = choose_speakers(installed_voices(o.engines), o.speakers,
                                                         o.test_speaker_fraction, o.seed);
@@ -212,9 +214,12 @@ Report build_corpus(const Options& o) {
   double audio_s_all = 0;
   int64_t finished_all = 0;
 
+  const bool tty = ::isatty(2) != 0;
   auto report_progress = [&](bool final) {
     const auto now = std::chrono::steady_clock::now();
-    if (!o.progress || (!final && now - last_progress < std::chrono::seconds(2))) return;
+    // On a terminal one line is redrawn every second; in a log a new line every 10 s.
+    const auto every = tty ? std::chrono::seconds(1) : std::chrono::seconds(10);
+    if (!o.progress || (!final && now - last_progress < every)) return;
     last_progress = now;
     const double wall = std::chrono::duration<double>(now - t0).count();
     const double speed = audio_s_all / std::max(wall, 1e-9);
@@ -223,7 +228,8 @@ Report build_corpus(const Options& o) {
     std::cerr << "synth: " << finished_all << (o.utterances > 0 ? cat("/", o.utterances) : std::string())
               << " utterances, " << cat(std::round(audio_s_all / 36.0) / 100) << " h audio"
               << (target_s > 0 ? cat(" of ", o.hours) : std::string()) << ", " << cat(std::round(speed * 10) / 10)
-              << " audio-s/s, " << (final ? "done in " + duration_str(wall) : "ETA " + duration_str(left)) << "\n";
+              << " audio-s/s, " << (final ? "done in " + duration_str(wall) : "ETA " + duration_str(left))
+              << (tty && !final ? "   \r" : "\n") << std::flush;
   };
 
   int64_t failures = 0;
@@ -341,10 +347,10 @@ Report build_corpus(const Options& o) {
   std::vector<std::string> spk_lines = {
       cat("; synthetic speakers of `hubmamba synth --seed ", o.seed, "` (rate and pitch: multipliers of the voice's "
           "default)"),
-      ";ID  |SPLIT|ENGINE   |VOICE                |RATE |PITCH|MINUTES"};
+      ";ID  |SPLIT|ENGINE   |VOICE                   |RATE |PITCH|MINUTES"};
   for (const Speaker& s : speakers) {
     char line[200];
-    std::snprintf(line, sizeof line, "%-5d|%-5s|%-9s|%-21s|%.3f|%.3f|%.2f", s.id, s.test ? "test" : "train",
+    std::snprintf(line, sizeof line, "%-5d|%-5s|%-9s|%-24s|%.3f|%.3f|%.2f", s.id, s.test ? "test" : "train",
                   engine_name(s.voice.engine), (s.voice.voice + (s.voice.variant.empty() ? "" : "+" + s.voice.variant)).c_str(),
                   s.rate, s.pitch, speaker_s[s.id] / 60);
     spk_lines.push_back(line);

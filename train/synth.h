@@ -79,7 +79,7 @@ struct Options {
   int jobs = 2;                          // parallel synthesis processes
   int speakers = 40;                     // at most this many speakers (fewer when fewer voices are installed)
   double test_speaker_fraction = 0.2;    // share of speakers held out for test
-  double valid_percent = 5, test_percent = 5;  // share of utterances, in percent
+  double valid_fraction = 0.05, test_fraction = 0.05;  // shares of the utterances
   std::vector<std::string> engines = {"espeak-ng", "flite", "festival"};
   double timeout_s = 60;                 // per synthesis process
   bool skip_bad = false;                 // record failed utterances in OUT/skipped.txt and go on

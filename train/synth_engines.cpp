@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -156,7 +157,10 @@ std::vector<Voice> installed_voices(const std::vector<std::string>& engines) {
         if (e.is_directory()) names.push_back(e.path().filename().string());
     }
     std::sort(names.begin(), names.end());
-    for (const std::string& n : names) voices.push_back({Engine::festival, n, "", family_of(n)});
+    for (const std::string& n : names)
+      // The name becomes Scheme code, "(voice_NAME)": only plain identifiers qualify.
+      if (!n.empty() && std::all_of(n.begin(), n.end(), [](unsigned char c) { return std::isalnum(c) || c == '_'; }))
+        voices.push_back({Engine::festival, n, "", family_of(n)});
   }
   return voices;
 }
