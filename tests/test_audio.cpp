@@ -85,10 +85,10 @@ TEST(Audio, ReadsEveryPcmAndFloatFormat) {
   const fs::path d = scratch("formats");
   const std::vector<float> x = sine(300, kSampleRate, 1600, 0.7);
   const std::pair<int, double> formats[] = {
-      {SF_FORMAT_WAV | SF_FORMAT_PCM_U8, 1.0 / 64},  {SF_FORMAT_WAV | SF_FORMAT_PCM_16, 1e-4},
-      {SF_FORMAT_WAV | SF_FORMAT_PCM_24, 1e-6},      {SF_FORMAT_WAV | SF_FORMAT_PCM_32, 1e-6},
-      {SF_FORMAT_WAV | SF_FORMAT_FLOAT, 0},          {SF_FORMAT_WAV | SF_FORMAT_DOUBLE, 0},
-      {SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 1e-6},     {SF_FORMAT_AIFF | SF_FORMAT_PCM_16, 1e-4}};
+      {SF_FORMAT_WAV | SF_FORMAT_PCM_U8, 1.0 / 64}, {SF_FORMAT_WAV | SF_FORMAT_PCM_16, 1e-4},
+      {SF_FORMAT_WAV | SF_FORMAT_PCM_24, 1e-6},     {SF_FORMAT_WAV | SF_FORMAT_PCM_32, 1e-6},
+      {SF_FORMAT_WAV | SF_FORMAT_FLOAT, 0},         {SF_FORMAT_WAV | SF_FORMAT_DOUBLE, 0},
+      {SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 1e-6},    {SF_FORMAT_AIFF | SF_FORMAT_PCM_16, 1e-4}};
   int k = 0;
   for (const auto& [format, tol] : formats) {
     const fs::path p = d / cat("f", k++, (format & SF_FORMAT_TYPEMASK) == SF_FORMAT_FLAC ? ".flac" : ".wav");
@@ -106,8 +106,8 @@ TEST(Audio, ResamplesTo16kKeepingLengthAndFrequency) {
     int rate, channels;
     double freq;
   };
-  for (const Case c : {Case{8000, 1, 440}, Case{44100, 1, 1000}, Case{44100, 2, 440}, Case{22050, 1, 3000},
-                       Case{48000, 2, 2500}}) {
+  for (const Case c :
+       {Case{8000, 1, 440}, Case{44100, 1, 1000}, Case{44100, 2, 440}, Case{22050, 1, 3000}, Case{48000, 2, 2500}}) {
     SCOPED_TRACE(std::to_string(c.rate) + " Hz, " + std::to_string(c.channels) + " channels");
     const int64_t n = c.rate * 3 / 2 + 7;  // 1.5 s and an odd tail
     const std::vector<float> mono = sine(c.freq, c.rate, n, 0.5);
@@ -115,7 +115,8 @@ TEST(Audio, ResamplesTo16kKeepingLengthAndFrequency) {
     for (int64_t i = 0; i < n; ++i)
       for (int ch = 0; ch < c.channels; ++ch)
         // Stereo: left 0.8 x, right 0.2 x, so the channel mean is 0.5 x.
-        inter[size_t(i * c.channels + ch)] = c.channels == 1 ? mono[size_t(i)] : mono[size_t(i)] * (ch == 0 ? 1.6f : 0.4f);
+        inter[size_t(i * c.channels + ch)] =
+            c.channels == 1 ? mono[size_t(i)] : mono[size_t(i)] * (ch == 0 ? 1.6f : 0.4f);
     const fs::path p = d / cat("in_", c.rate, "_", c.channels, ".wav");
     write_raw(p, inter, c.rate, c.channels, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
     const Audio a = read_audio(p.string());
@@ -130,7 +131,9 @@ TEST(Audio, ResamplesTo16kKeepingLengthAndFrequency) {
   // The resampler on its own: identity at equal rates, exact lengths for tiny inputs.
   const std::vector<float> x = sine(100, 16000, 33);
   EXPECT_EQ(resample(x, 16000, 16000), x);
-  for (int64_t len : {1, 2, 3, 11}) EXPECT_EQ(int64_t(resample(std::vector<float>(size_t(len), 0.1f), 44100, 16000).size()), resampled_length(len, 44100, 16000));
+  for (int64_t len : {1, 2, 3, 11})
+    EXPECT_EQ(int64_t(resample(std::vector<float>(size_t(len), 0.1f), 44100, 16000).size()),
+              resampled_length(len, 44100, 16000));
   fs::remove_all(d);
 }
 

@@ -26,7 +26,8 @@ void write_text(const fs::path& p, const std::string& s) { std::ofstream(p, std:
 
 std::vector<float> tone(int64_t n, int rate) {
   std::vector<float> x(static_cast<size_t>(n));  // (n,)
-  for (int64_t i = 0; i < n; ++i) x[size_t(i)] = 0.3f * float(std::sin(2 * std::numbers::pi * 220.0 * double(i) / rate));
+  for (int64_t i = 0; i < n; ++i)
+    x[size_t(i)] = 0.3f * float(std::sin(2 * std::numbers::pi * 220.0 * double(i) / rate));
   return x;
 }
 

@@ -50,8 +50,8 @@ TEST(Synth, RunProcessReportsExitCodesTimeoutsAndMissingPrograms) {
   r = synth::run_process({"sleep", "5"}, 0.2, log);
   EXPECT_TRUE(r.timed_out);
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 3.0);
-  EXPECT_TRUE(throws_with([&] { synth::run_process({"no-such-program-hm"}, 1, log); },
-                          "no-such-program-hm: cannot start"));
+  EXPECT_TRUE(
+      throws_with([&] { synth::run_process({"no-such-program-hm"}, 1, log); }, "no-such-program-hm: cannot start"));
   fs::remove_all(d);
 }
 
@@ -69,7 +69,8 @@ TEST(Synth, EngineCommandsAreArgumentVectorsWithTextInAFile) {
     EXPECT_NE(std::find(cmd.begin(), cmd.end(), "/tmp/o.wav"), cmd.end()) << v.name();
   }
   const auto es = synth::engine_command({{synth::Engine::espeak, "en-us", "f2", "x"}, 1.2, 0.8, "hi"}, "t", "o");
-  EXPECT_EQ(es, (std::vector<std::string>{"espeak-ng", "-v", "en-us+f2", "-s", "198", "-p", "40", "-f", "t", "-w", "o"}));
+  EXPECT_EQ(es,
+            (std::vector<std::string>{"espeak-ng", "-v", "en-us+f2", "-s", "198", "-p", "40", "-f", "t", "-w", "o"}));
 }
 
 TEST(Synth, ProjectSentenceListIsLargeAndSpellable) {
@@ -85,7 +86,8 @@ TEST(Synth, ProjectSentenceListIsLargeAndSpellable) {
   EXPECT_GE(types.size(), 2000u);
   const fs::path d = scratch("sentences");
   std::ofstream(d / "s.txt") << "# comment\nOne fine day.\n\nTwo cats sat.\nRoom 101 is free.\n";
-  EXPECT_TRUE(throws_with([&] { synth::read_sentences((d / "s.txt").string()); }, "s.txt:5: cannot spell character '1'"));
+  EXPECT_TRUE(
+      throws_with([&] { synth::read_sentences((d / "s.txt").string()); }, "s.txt:5: cannot spell character '1'"));
   fs::remove_all(d);
 }
 
@@ -128,7 +130,8 @@ TEST(Synth, TinyCorpusIsConsumableAndHeldOut) {
       const std::string spk = p.parent_path().parent_path().filename().string();
       const std::string chap = p.parent_path().filename().string();
       EXPECT_EQ(p.stem().string().rfind(spk + "-" + chap + "-", 0), 0u) << p;
-      const auto trans = read_librispeech_transcripts(cat(m.root, "/", p.parent_path().string(), "/", spk, "-", chap, ".trans.txt"));
+      const auto trans =
+          read_librispeech_transcripts(cat(m.root, "/", p.parent_path().string(), "/", spk, "-", chap, ".trans.txt"));
       EXPECT_EQ(trans.at(p.stem().string()), wrd[i]);
       speakers[split].insert(spk);
       sentences[split].insert(wrd[i]);
@@ -152,7 +155,8 @@ TEST(Synth, TinyCorpusIsConsumableAndHeldOut) {
   synth::build_corpus(again);
   EXPECT_EQ(validate_split(dir, "train") + validate_split(dir, "valid") + validate_split(dir, "test"), 3u);
   size_t flacs = 0;
-  for (const auto& e : fs::recursive_directory_iterator(d / "corpus" / "audio")) flacs += e.path().extension() == ".flac";
+  for (const auto& e : fs::recursive_directory_iterator(d / "corpus" / "audio"))
+    flacs += e.path().extension() == ".flac";
   EXPECT_EQ(flacs, 3u);  // the old tree is gone
   fs::remove_all(d);
 }
@@ -186,14 +190,21 @@ TEST(Synth, HoursModeStopsAtTheShortestPrefixWithEnoughAudio) {
   o.hours = 15.0 / 3600;  // 15 s
   const synth::Report r = synth::build_corpus(o);
   const double total = r.seconds[0] + r.seconds[1] + r.seconds[2];
+  const int64_t count = r.utterances[0] + r.utterances[1] + r.utterances[2];
   EXPECT_GE(total, 15.0);
-  // The corpus is the shortest prefix of the plan with >= 15 s, so it exceeds 15 s by less than one utterance
-  // (these sentences take under 6 s in espeak-ng).
-  EXPECT_LT(total, 21.0);
-  // The same run with --utterances equal to the count it made gives the same corpus.
-  Options fixed = tiny(d / "u", r.utterances[0] + r.utterances[1] + r.utterances[2], 1);
-  synth::build_corpus(fixed);
-  EXPECT_EQ(slurp(d / "h" / "train.wrd"), slurp(d / "u" / "train.wrd"));
+  // The same plan cut one utterance earlier has less than 15 s: the prefix is the shortest one.
+  const synth::Report shorter = synth::build_corpus(tiny(d / "s", count - 1, 2));
+  EXPECT_LT(shorter.seconds[0] + shorter.seconds[1] + shorter.seconds[2], 15.0);
+  // --utterances equal to the count it made gives the same corpus, and so does another --jobs.
+  synth::build_corpus(tiny(d / "u", count, 1));
+  Options o3 = o;
+  o3.out_dir = (d / "j3").string();
+  o3.jobs = 3;
+  synth::build_corpus(o3);
+  for (const char* f : {"train.wrd", "valid.wrd", "test.wrd"}) {
+    EXPECT_EQ(slurp(d / "h" / f), slurp(d / "u" / f)) << f;
+    EXPECT_EQ(slurp(d / "h" / f), slurp(d / "j3" / f)) << f;
+  }
   fs::remove_all(d);
 }
 

@@ -64,7 +64,8 @@ int run_synth(int argc, char** argv) {
     std::cerr << line << "\n";
   }
   const double total = r.seconds[0] + r.seconds[1] + r.seconds[2];
-  std::snprintf(line, sizeof line, "%d training and %d test speakers; %.2f h of audio in %.1f s (%.1f audio-s/s at --jobs %d)",
+  std::snprintf(line, sizeof line,
+                "%d training and %d test speakers; %.2f h of audio in %.1f s (%.1f audio-s/s at --jobs %d)",
                 r.speakers[0], r.speakers[1], total / 3600, r.wall_s, total / r.wall_s, o.jobs);
   std::cerr << "synth: " << line << "; manifests in " << o.out_dir << "\n";
   if (!r.skipped.empty())

@@ -50,8 +50,8 @@ std::string lines_text(const std::vector<std::string>& lines) {
 }
 
 std::string manifest_text(const Manifest& m) {
-  check(!m.root.empty() && m.root.find_first_of("\t\n") == std::string::npos, "manifest: bad root directory '",
-        m.root, "'");
+  check(!m.root.empty() && m.root.find_first_of("\t\n") == std::string::npos, "manifest: bad root directory '", m.root,
+        "'");
   std::ostringstream s;
   s << m.root << '\n';
   for (const ManifestEntry& e : m.entries) {
@@ -129,8 +129,8 @@ std::string normalize_transcript(const std::string& text, const std::string& wha
     } else if (std::isspace(c) || std::string_view(".,;:!?\"-()").find(char(c)) != std::string_view::npos) {
       flush();
     } else {
-      throw Error(cat(what, ": cannot spell character '", char(c), "' (0x", std::hex, int(c), std::dec,
-                      ") in '", text, "' (write numbers and symbols as words)"));
+      throw Error(cat(what, ": cannot spell character '", char(c), "' (0x", std::hex, int(c), std::dec, ") in '", text,
+                      "' (write numbers and symbols as words)"));
     }
   }
   flush();
@@ -152,8 +152,7 @@ std::string letters_to_words(const std::string& letters, const std::string& wher
   std::string out, tok;
   bool word_open = false, any = false, last_was_bar = false;
   while (in >> tok) {
-    check(tok.size() == 1, where, ": letter tokens must be single characters separated by spaces, got '", tok,
-          "'");
+    check(tok.size() == 1, where, ": letter tokens must be single characters separated by spaces, got '", tok, "'");
     const char c = tok[0];
     if (c == '|') {
       check(word_open, where, ": empty word (a '|' with no letters before it)");
@@ -204,8 +203,8 @@ std::vector<std::vector<int32_t>> read_km(const std::string& path) {
       char* end = nullptr;
       const long v = std::strtol(p, &end, 10);
       check(end != p && (*end == ' ' || *end == '\0') && v >= 0 && v <= INT32_MAX, path, ":", i + 1,
-            ": labels must be non-negative integers separated by spaces, got '",
-            std::string(p, std::strcspn(p, " ")), "'");
+            ": labels must be non-negative integers separated by spaces, got '", std::string(p, std::strcspn(p, " ")),
+            "'");
       labels[i].push_back(int32_t(v));
       p = end;
     }
@@ -241,8 +240,8 @@ void validate_ltr_matches_wrd(const std::string& wrd_path, const std::vector<std
                               const std::string& ltr_path, const std::vector<std::string>& ltr) {
   check(wrd.size() == ltr.size(), ltr_path, ": ", ltr.size(), " lines but ", wrd_path, " has ", wrd.size());
   for (size_t i = 0; i < wrd.size(); ++i)
-    check(ltr[i] == words_to_letters(wrd[i]), ltr_path, ":", i + 1, ": '", ltr[i], "' does not spell ", wrd_path,
-          ":", i + 1, " '", wrd[i], "'");
+    check(ltr[i] == words_to_letters(wrd[i]), ltr_path, ":", i + 1, ": '", ltr[i], "' does not spell ", wrd_path, ":",
+          i + 1, " '", wrd[i], "'");
 }
 
 void validate_km(const std::string& tsv_path, const Manifest& m, const std::string& km_path,

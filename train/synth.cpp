@@ -1,5 +1,7 @@
 // `hubmamba synth` corpus builder: choose speakers and held-out splits, plan every utterance from the seed,
 // synthesize on --jobs workers, write LibriSpeech-layout FLACs and fairseq manifests. See train/synth.h.
+#include "train/synth.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,7 +17,6 @@
 #include "train/atomic_file.h"
 #include "train/audio.h"
 #include "train/manifest.h"
-#include "train/synth.h"
 
 namespace hm::synth {
 namespace fs = std::filesystem;
@@ -85,7 +86,8 @@ std::vector<Speaker> choose_speakers(const std::vector<Voice>& voices, int n, do
   // Test families: shuffled, taken while they fit the quota; at least one test and one training speaker.
   std::vector<std::string> families;
   for (const Speaker& s : speakers)
-    if (std::find(families.begin(), families.end(), s.voice.family) == families.end()) families.push_back(s.voice.family);
+    if (std::find(families.begin(), families.end(), s.voice.family) == families.end())
+      families.push_back(s.voice.family);
   check(families.size() >= 2, "synth: need voices of at least 2 different families to hold out test speakers, found ",
         families.size(), " (install more voices or allow more engines)");
   rng.shuffle(families);
@@ -121,8 +123,7 @@ struct Plan {
 // Hands out plans in index order (under the caller's lock); plan i depends on the seed and i only.
 class Planner {
  public:
-  Planner(const std::vector<Speaker>& speakers, const std::vector<Sentence>& sentences, const Options& o)
-      : o_(o) {
+  Planner(const std::vector<Speaker>& speakers, const std::vector<Sentence>& sentences, const Options& o) : o_(o) {
     for (const Speaker& s : speakers) (s.test ? test_speakers_ : train_speakers_).push_back(&s);
     std::vector<const Sentence*> all;
     for (const Sentence& s : sentences) all.push_back(&s);
@@ -142,9 +143,12 @@ class Planner {
     // Split by running shares: test while its count is below ceil((i+1) t), then valid likewise, else train, so
     // utterance 0 is test, 1 is valid, and every prefix of the corpus has its shares.
     const double n = double(p.index + 1);
-    if (double(counts_[2]) < std::ceil(n * o_.test_fraction - 1e-9)) p.split = 2;
-    else if (double(counts_[1]) < std::ceil(n * o_.valid_fraction - 1e-9)) p.split = 1;
-    else p.split = 0;
+    if (double(counts_[2]) < std::ceil(n * o_.test_fraction - 1e-9))
+      p.split = 2;
+    else if (double(counts_[1]) < std::ceil(n * o_.valid_fraction - 1e-9))
+      p.split = 1;
+    else
+      p.split = 0;
     const int64_t k = counts_[p.split]++;
     const auto& pool = pools_[p.split];
     const auto& spk = p.split == 2 ? test_speakers_ : train_speakers_;
@@ -191,8 +195,8 @@ Report build_corpus(const Options& o) {
         "synth: --valid-fraction must be >= 0, --test-fraction > 0, and their sum < 1");
   check(o.test_speaker_fraction > 0 && o.test_speaker_fraction < 1, "synth: --test-speaker-fraction must be in (0, 1)");
   const std::vector<Sentence> sentences = read_sentences(o.sentences.empty() ? default_sentences_path() : o.sentences);
-  const std::vector<Speaker> speakers = choose_speakers(installed_voices(o.engines), o.speakers,
-                                                        o.test_speaker_fraction, o.seed);
+  const std::vector<Speaker> speakers =
+      choose_speakers(installed_voices(o.engines), o.speakers, o.test_speaker_fraction, o.seed);
 
   const fs::path out(o.out_dir), audio = out / "audio", partial = out / "audio.partial", work = out / "tmp";
   fs::create_directories(out);
@@ -205,8 +209,8 @@ Report build_corpus(const Options& o) {
   const double target_s = o.utterances > 0 ? 0 : o.hours * 3600;
   std::mutex mu;  // guards planner, done, stop state and progress
   std::map<int64_t, Done> done;
-  int64_t prefix_end = 0;   // utterances [0, prefix_end) are finished
-  double prefix_s = 0;      // their audio seconds
+  int64_t prefix_end = 0;                              // utterances [0, prefix_end) are finished
+  double prefix_s = 0;                                 // their audio seconds
   int64_t cut = o.utterances > 0 ? o.utterances : -1;  // final count once known
   std::string fatal;
   const auto t0 = std::chrono::steady_clock::now();
@@ -223,8 +227,9 @@ Report build_corpus(const Options& o) {
     last_progress = now;
     const double wall = std::chrono::duration<double>(now - t0).count();
     const double speed = audio_s_all / std::max(wall, 1e-9);
-    const double left = o.utterances > 0 ? double(o.utterances - finished_all) * (wall / std::max<int64_t>(1, finished_all))
-                                         : std::max(0.0, target_s - prefix_s) / std::max(speed, 1e-9);
+    const double left = o.utterances > 0
+                            ? double(o.utterances - finished_all) * (wall / std::max<int64_t>(1, finished_all))
+                            : std::max(0.0, target_s - prefix_s) / std::max(speed, 1e-9);
     std::cerr << "synth: " << finished_all << (o.utterances > 0 ? cat("/", o.utterances) : std::string())
               << " utterances, " << cat(std::round(audio_s_all / 36.0) / 100) << " h audio"
               << (target_s > 0 ? cat(" of ", o.hours) : std::string()) << ", " << cat(std::round(speed * 10) / 10)
@@ -260,7 +265,8 @@ Report build_corpus(const Options& o) {
       std::lock_guard<std::mutex> lock(mu);
       if (!d.error.empty()) {
         ++failures;
-        if (!o.skip_bad) fatal = cat(d.error, " (pass --skip-bad to skip failed utterances)");
+        if (!o.skip_bad)
+          fatal = cat(d.error, " (pass --skip-bad to skip failed utterances)");
         else if (failures > 20 && failures * 10 > finished_all)
           fatal = cat("synth: ", failures, " of ", finished_all + 1, " utterances failed, giving up; last: ", d.error);
         if (!fatal.empty()) return;
@@ -268,10 +274,12 @@ Report build_corpus(const Options& o) {
       ++finished_all;
       audio_s_all += double(d.samples) / kSampleRate;
       done.emplace(p.index, std::move(d));
-      while (done.count(prefix_end)) prefix_s += double(done[prefix_end++].samples) / kSampleRate;
-      // Hours mode: the corpus is the shortest prefix of the plan with enough audio; later plans in flight are
-      // dropped below, so the result does not depend on --jobs.
-      if (cut < 0 && target_s > 0 && prefix_s >= target_s) cut = prefix_end;
+      // Hours mode: the corpus is the shortest prefix of the plan with enough audio; plans past it that were
+      // already in flight are dropped below, so the result does not depend on --jobs or on timing.
+      while (cut < 0 && done.count(prefix_end)) {
+        prefix_s += double(done[prefix_end++].samples) / kSampleRate;
+        if (target_s > 0 && prefix_s >= target_s) cut = prefix_end;
+      }
       report_progress(false);
     }
   };
@@ -312,7 +320,8 @@ Report build_corpus(const Options& o) {
     speaker_s[p.speaker->id] += double(d.samples) / kSampleRate;
   }
   for (const auto& [dir, lines] : trans) {
-    const std::string chapter = fs::path(dir).filename().string(), spk = fs::path(dir).parent_path().filename().string();
+    const std::string chapter = fs::path(dir).filename().string(),
+                      spk = fs::path(dir).parent_path().filename().string();
     write_lines((partial / dir / cat(spk, "-", chapter, ".trans.txt")).string(), lines);
   }
 
@@ -344,15 +353,16 @@ Report build_corpus(const Options& o) {
     add(cat(kSplits[sp], ".wrd"), wrd[sp]);
     add(cat(kSplits[sp], ".ltr"), ltr);
   }
-  std::vector<std::string> spk_lines = {
-      cat("; synthetic speakers of `hubmamba synth --seed ", o.seed, "` (rate and pitch: multipliers of the voice's "
-          "default)"),
-      ";ID  |SPLIT|ENGINE   |VOICE                   |RATE |PITCH|MINUTES"};
+  std::vector<std::string> spk_lines = {cat("; synthetic speakers of `hubmamba synth --seed ", o.seed,
+                                            "` (rate and pitch: multipliers of the voice's "
+                                            "default)"),
+                                        ";ID  |SPLIT|ENGINE   |VOICE                   |RATE |PITCH|MINUTES"};
   for (const Speaker& s : speakers) {
     char line[200];
     std::snprintf(line, sizeof line, "%-5d|%-5s|%-9s|%-24s|%.3f|%.3f|%.2f", s.id, s.test ? "test" : "train",
-                  engine_name(s.voice.engine), (s.voice.voice + (s.voice.variant.empty() ? "" : "+" + s.voice.variant)).c_str(),
-                  s.rate, s.pitch, speaker_s[s.id] / 60);
+                  engine_name(s.voice.engine),
+                  (s.voice.voice + (s.voice.variant.empty() ? "" : "+" + s.voice.variant)).c_str(), s.rate, s.pitch,
+                  speaker_s[s.id] / 60);
     spk_lines.push_back(line);
     rep.speakers[s.test ? 1 : 0] += 1;
   }

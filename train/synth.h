@@ -72,19 +72,19 @@ std::string default_sentences_path();
 
 struct Options {
   std::string out_dir;
-  std::string sentences;                 // text file (default_sentences_path() when empty)
+  std::string sentences;  // text file (default_sentences_path() when empty)
   uint64_t seed = 1;
-  double hours = 1.5;                    // target audio duration; ignored when utterances > 0
-  int64_t utterances = 0;                // exact number of utterances (0: until `hours` of audio)
-  int jobs = 2;                          // parallel synthesis processes
-  int speakers = 40;                     // at most this many speakers (fewer when fewer voices are installed)
-  double test_speaker_fraction = 0.2;    // share of speakers held out for test
+  double hours = 1.5;                  // target audio duration; ignored when utterances > 0
+  int64_t utterances = 0;              // exact number of utterances (0: until `hours` of audio)
+  int jobs = 2;                        // parallel synthesis processes
+  int speakers = 40;                   // at most this many speakers (fewer when fewer voices are installed)
+  double test_speaker_fraction = 0.2;  // share of speakers held out for test
   double valid_fraction = 0.05, test_fraction = 0.05;  // shares of the utterances
   std::vector<std::string> engines = {"espeak-ng", "flite", "festival"};
-  double timeout_s = 60;                 // per synthesis process
-  bool skip_bad = false;                 // record failed utterances in OUT/skipped.txt and go on
-  bool overwrite = false;                // replace an existing OUT/audio
-  bool progress = true;                  // progress lines on stderr
+  double timeout_s = 60;   // per synthesis process
+  bool skip_bad = false;   // record failed utterances in OUT/skipped.txt and go on
+  bool overwrite = false;  // replace an existing OUT/audio
+  bool progress = true;    // progress lines on stderr
 };
 
 struct Report {

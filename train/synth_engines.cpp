@@ -68,16 +68,17 @@ ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s
 
 const char* engine_name(Engine e) {
   switch (e) {
-    case Engine::espeak: return "espeak-ng";
-    case Engine::flite: return "flite";
-    case Engine::festival: return "festival";
+    case Engine::espeak:
+      return "espeak-ng";
+    case Engine::flite:
+      return "flite";
+    case Engine::festival:
+      return "festival";
   }
   return "?";
 }
 
-std::string Voice::name() const {
-  return cat(engine_name(engine), ":", voice, variant.empty() ? "" : "+", variant);
-}
+std::string Voice::name() const { return cat(engine_name(engine), ":", voice, variant.empty() ? "" : "+", variant); }
 
 namespace {
 
@@ -100,13 +101,14 @@ std::string probe(const std::vector<std::string>& argv) {
 // espeak-ng's English accents (the gmw/ voices; the mb/ ones need MBROLA databases Debian does not ship) and
 // the voice variants that sound like people (robots, whispers and croaks left out). Variants found installed
 // are used in this order.
-const char* const kEspeakAccents[] = {"en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan",
-                                      "en-gb-x-gbcwmd", "en-029", "en-us-nyc"};
+const char* const kEspeakAccents[] = {"en-us",          "en-gb",          "en-gb-scotland", "en-gb-x-rp",
+                                      "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029",         "en-us-nyc"};
 const char* const kEspeakVariants[] = {
-    "m1", "f1", "m2", "f2", "m3", "f3", "m4", "f4", "m5", "f5", "m6", "m7", "klatt", "klatt2", "klatt3",
-    "adam", "Alicia", "Andy", "Annie", "aunty", "belinda", "benjamin", "caleb", "david", "ed", "edward", "grandma",
-    "grandpa", "iven", "john", "linda", "max", "Michael", "norbert", "paul", "quincy", "rob", "robert", "steph",
-    "travis", "victor", "zac", "Alex", "Andrea", "boris", "Denis", "Gene", "michel", "pedro", "m8"};
+    "m1",      "f1",       "m2",      "f2",      "m3",     "f3",     "m4",      "f4",      "m5",    "f5",
+    "m6",      "m7",       "klatt",   "klatt2",  "klatt3", "adam",   "Alicia",  "Andy",    "Annie", "aunty",
+    "belinda", "benjamin", "caleb",   "david",   "ed",     "edward", "grandma", "grandpa", "iven",  "john",
+    "linda",   "max",      "Michael", "norbert", "paul",   "quincy", "rob",     "robert",  "steph", "travis",
+    "victor",  "zac",      "Alex",    "Andrea",  "boris",  "Denis",  "Gene",    "michel",  "pedro", "m8"};
 // Flite's voices; kal16 is the 16 kHz build of kal and preferred over the 8 kHz one.
 const char* const kFliteVoices[] = {"awb", "rms", "slt", "kal16"};
 
@@ -129,7 +131,8 @@ std::vector<Voice> installed_voices(const std::vector<std::string>& engines) {
     const std::string listing = probe({"espeak-ng", "--voices=variant"});
     std::vector<std::string> variants;
     for (const char* v : kEspeakVariants)
-      if (listing.find(cat(" !v/", v, " ")) != std::string::npos || listing.find(cat(" !v/", v, "\n")) != std::string::npos)
+      if (listing.find(cat(" !v/", v, " ")) != std::string::npos ||
+          listing.find(cat(" !v/", v, "\n")) != std::string::npos)
         variants.push_back(v);
     const std::string accents = probe({"espeak-ng", "--voices=en"});
     std::vector<std::string> langs;
@@ -177,15 +180,33 @@ std::vector<std::string> engine_command(const Rendering& r, const std::string& t
       // espeak-ng: -s words per minute (default 175), -p pitch 0..99 (default 50).
       const int wpm = int(std::lround(165 * r.rate));
       const int pitch = std::clamp(int(std::lround(50 * r.pitch)), 0, 99);
-      return {"espeak-ng", "-v", v.voice + "+" + v.variant, "-s", std::to_string(wpm), "-p", std::to_string(pitch),
-              "-f", text_path, "-w", wav_path};
+      return {"espeak-ng",
+              "-v",
+              v.voice + "+" + v.variant,
+              "-s",
+              std::to_string(wpm),
+              "-p",
+              std::to_string(pitch),
+              "-f",
+              text_path,
+              "-w",
+              wav_path};
     }
     case Engine::flite: {
       // flite's duration_stretch > 1 slows down; int_f0_target_mean is the mean F0 in Hz (the CMU voices sit
       // near 100-110 Hz for the male voices and 160 Hz for slt).
       const double f0 = (v.voice == "slt" ? 160.0 : 105.0) * r.pitch;
-      return {"flite", "-voice", v.voice, "-f", text_path, "-o", wav_path, "--setf",
-              "duration_stretch=" + fmt(1.0 / r.rate), "--setf", "int_f0_target_mean=" + fmt(f0)};
+      return {"flite",
+              "-voice",
+              v.voice,
+              "-f",
+              text_path,
+              "-o",
+              wav_path,
+              "--setf",
+              "duration_stretch=" + fmt(1.0 / r.rate),
+              "--setf",
+              "int_f0_target_mean=" + fmt(f0)};
     }
     case Engine::festival: {
       // text2wave evaluates each -eval after loading; the voice name comes from the installed directory list and
