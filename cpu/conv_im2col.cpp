@@ -3,15 +3,18 @@
 //   forward: Y_g (Cout_g, Lout) = W_g (Cout_g, Cin_g*K) @ col
 //   dW_g    += dY_g @ col^T                                        summed over the batch
 //   dcol     = W_g^T @ dY_g,  then col2im scatters dcol back onto dx (the adjoint of im2col)
-// GEMMs go straight to OpenBLAS (cblas_sgemm/dgemm), which runs them on its own threads; im2col/col2im run on
-// OpenMP threads outside the GEMM calls. Long sequences are tiled over time so col stays a few MB.
+// GEMMs go straight to OpenBLAS (cblas_sgemm/dgemm), which runs them on its own thread pool. im2col/col2im stay
+// on the calling thread: they move one element per 2*Cout_g GEMM flops (< 1% of the time for the HuBERT stem and
+// positional conv), and an OpenMP region between two GEMMs makes OpenMP's workers and OpenBLAS's (pthread build)
+// spin against each other for the same cores: on the shared 2-core VM, stem layer 0 (bench_conv, 2 threads) took
+// 210-300 ms forward / 520-720 ms forward+backward with an OpenMP im2col and 70-90 / 240-340 ms without.
+// Long sequences are tiled over time so col stays a few MB.
 #include <cblas.h>
 
 #include <algorithm>
 #include <vector>
 
 #include "cpu/conv.h"
-#include "cpu/parallel.h"
 
 namespace hm::cpu {
 namespace {
@@ -51,35 +54,30 @@ bool is_pointwise(const Conv1dGeom& g) { return g.K == 1 && g.stride == 1 && g.p
 // col (Cin_g*K, nt) = im2col of xg (Cin_g, L) for output times [t0, t0 + nt).
 template <class T>
 void im2col_1d(const Conv1dGeom& g, const T* xg, int64_t t0, int64_t nt, T* col) {
-  parallel_for(g.cin_g() * g.K, nt, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t ci = r / g.K, k = r % g.K;
-      const T* xr = xg + ci * g.L;
-      T* cr = col + r * nt;
-      const int64_t start = t0 * g.stride + k * g.dilation - g.pad_left;  // input position of column 0
-      const Range v = valid_range(start, g.stride, nt, g.L);
-      std::fill(cr, cr + v.lo, T(0));
-      for (int64_t j = v.lo; j < v.hi; ++j) cr[j] = xr[start + j * g.stride];
-      std::fill(cr + v.hi, cr + nt, T(0));
-    }
-  });
+  for (int64_t r = 0; r < g.cin_g() * g.K; ++r) {
+    const int64_t ci = r / g.K, k = r % g.K;
+    const T* xr = xg + ci * g.L;
+    T* cr = col + r * nt;
+    const int64_t start = t0 * g.stride + k * g.dilation - g.pad_left;  // input position of column 0
+    const Range v = valid_range(start, g.stride, nt, g.L);
+    std::fill(cr, cr + v.lo, T(0));
+    for (int64_t j = v.lo; j < v.hi; ++j) cr[j] = xr[start + j * g.stride];
+    std::fill(cr + v.hi, cr + nt, T(0));
+  }
 }
 
-// dxg (Cin_g, L) += col2im(dcol (Cin_g*K, nt)) for output times [t0, t0 + nt). Parallel over input channels, so
-// no two threads touch the same dx row.
+// dxg (Cin_g, L) += col2im(dcol (Cin_g*K, nt)) for output times [t0, t0 + nt).
 template <class T>
 void col2im_1d(const Conv1dGeom& g, const T* dcol, int64_t t0, int64_t nt, T* dxg) {
-  parallel_for(g.cin_g(), g.K * nt, [&](int64_t c0, int64_t c1) {
-    for (int64_t ci = c0; ci < c1; ++ci) {
-      T* dxr = dxg + ci * g.L;
-      for (int64_t k = 0; k < g.K; ++k) {
-        const T* cr = dcol + (ci * g.K + k) * nt;
-        const int64_t start = t0 * g.stride + k * g.dilation - g.pad_left;
-        const Range v = valid_range(start, g.stride, nt, g.L);
-        for (int64_t j = v.lo; j < v.hi; ++j) dxr[start + j * g.stride] += cr[j];
-      }
+  for (int64_t ci = 0; ci < g.cin_g(); ++ci) {
+    T* dxr = dxg + ci * g.L;
+    for (int64_t k = 0; k < g.K; ++k) {
+      const T* cr = dcol + (ci * g.K + k) * nt;
+      const int64_t start = t0 * g.stride + k * g.dilation - g.pad_left;
+      const Range v = valid_range(start, g.stride, nt, g.L);
+      for (int64_t j = v.lo; j < v.hi; ++j) dxr[start + j * g.stride] += cr[j];
     }
-  });
+  }
 }
 
 template <class T>
@@ -112,7 +110,7 @@ template <class T>
 void conv1d_backward_input(const Conv1dGeom& g, const T* dy, const T* w, T* dx) {
   const int64_t cin_g = g.cin_g(), cout_g = g.cout_g(), rows = cin_g * g.K, tile = time_tile(g);
   const bool pointwise = is_pointwise(g);
-  parallel_for(g.B * g.Cin, g.L, [&](int64_t r0, int64_t r1) { std::fill(dx + r0 * g.L, dx + r1 * g.L, T(0)); });
+  std::fill(dx, dx + g.B * g.Cin * g.L, T(0));
   std::vector<T> dcol(pointwise ? 0 : size_t(rows * tile));  // (Cin_g*K, tile)
   for (int64_t b = 0; b < g.B; ++b)
     for (int64_t grp = 0; grp < g.groups; ++grp) {
@@ -162,46 +160,42 @@ void conv1d_backward_weight(const Conv1dGeom& g, const T* dy, const T* x, T* dw,
 template <class T>
 void im2col_2d(const Conv2dGeom& g, const T* xb, T* col) {
   const int64_t kk = g.KH * g.KW, n = g.Hout * g.Wout;
-  parallel_for(g.Cin * kk, n, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t ci = r / kk, kh = (r % kk) / g.KW, kw = r % g.KW;
-      const int64_t start_w = kw * g.dilation_w - g.pad_w;
-      const Range vw = valid_range(start_w, g.stride_w, g.Wout, g.W);
-      for (int64_t oh = 0; oh < g.Hout; ++oh) {
-        T* cr = col + r * n + oh * g.Wout;
-        const int64_t ih = oh * g.stride_h + kh * g.dilation_h - g.pad_h;
-        if (ih < 0 || ih >= g.H) {
-          std::fill(cr, cr + g.Wout, T(0));
-          continue;
-        }
-        const T* xr = xb + (ci * g.H + ih) * g.W;
-        std::fill(cr, cr + vw.lo, T(0));
-        for (int64_t ow = vw.lo; ow < vw.hi; ++ow) cr[ow] = xr[start_w + ow * g.stride_w];
-        std::fill(cr + vw.hi, cr + g.Wout, T(0));
+  for (int64_t r = 0; r < g.Cin * kk; ++r) {
+    const int64_t ci = r / kk, kh = (r % kk) / g.KW, kw = r % g.KW;
+    const int64_t start_w = kw * g.dilation_w - g.pad_w;
+    const Range vw = valid_range(start_w, g.stride_w, g.Wout, g.W);
+    for (int64_t oh = 0; oh < g.Hout; ++oh) {
+      T* cr = col + r * n + oh * g.Wout;
+      const int64_t ih = oh * g.stride_h + kh * g.dilation_h - g.pad_h;
+      if (ih < 0 || ih >= g.H) {
+        std::fill(cr, cr + g.Wout, T(0));
+        continue;
       }
+      const T* xr = xb + (ci * g.H + ih) * g.W;
+      std::fill(cr, cr + vw.lo, T(0));
+      for (int64_t ow = vw.lo; ow < vw.hi; ++ow) cr[ow] = xr[start_w + ow * g.stride_w];
+      std::fill(cr + vw.hi, cr + g.Wout, T(0));
     }
-  });
+  }
 }
 
-// dxb (Cin, H, W) += col2im(dcol), parallel over input channels.
+// dxb (Cin, H, W) += col2im(dcol).
 template <class T>
 void col2im_2d(const Conv2dGeom& g, const T* dcol, T* dxb) {
-  const int64_t kk = g.KH * g.KW, n = g.Hout * g.Wout;
-  parallel_for(g.Cin, kk * n, [&](int64_t c0, int64_t c1) {
-    for (int64_t ci = c0; ci < c1; ++ci)
-      for (int64_t kh = 0; kh < g.KH; ++kh)
-        for (int64_t kw = 0; kw < g.KW; ++kw) {
-          const T* cr = dcol + ((ci * g.KH + kh) * g.KW + kw) * n;
-          const int64_t start_w = kw * g.dilation_w - g.pad_w;
-          const Range vw = valid_range(start_w, g.stride_w, g.Wout, g.W);
-          for (int64_t oh = 0; oh < g.Hout; ++oh) {
-            const int64_t ih = oh * g.stride_h + kh * g.dilation_h - g.pad_h;
-            if (ih < 0 || ih >= g.H) continue;
-            T* dxr = dxb + (ci * g.H + ih) * g.W;
-            for (int64_t ow = vw.lo; ow < vw.hi; ++ow) dxr[start_w + ow * g.stride_w] += cr[oh * g.Wout + ow];
-          }
+  const int64_t n = g.Hout * g.Wout;
+  for (int64_t ci = 0; ci < g.Cin; ++ci)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        const T* cr = dcol + ((ci * g.KH + kh) * g.KW + kw) * n;
+        const int64_t start_w = kw * g.dilation_w - g.pad_w;
+        const Range vw = valid_range(start_w, g.stride_w, g.Wout, g.W);
+        for (int64_t oh = 0; oh < g.Hout; ++oh) {
+          const int64_t ih = oh * g.stride_h + kh * g.dilation_h - g.pad_h;
+          if (ih < 0 || ih >= g.H) continue;
+          T* dxr = dxb + (ci * g.H + ih) * g.W;
+          for (int64_t ow = vw.lo; ow < vw.hi; ++ow) dxr[start_w + ow * g.stride_w] += cr[oh * g.Wout + ow];
         }
-  });
+      }
 }
 
 template <class T>
@@ -220,7 +214,7 @@ void conv2d_forward(const Conv2dGeom& g, const T* x, const T* w, const T* bias, 
 template <class T>
 void conv2d_backward_input(const Conv2dGeom& g, const T* dy, const T* w, T* dx) {
   const int64_t rows = g.Cin * g.KH * g.KW, n = g.Hout * g.Wout, hw = g.H * g.W;
-  parallel_for(g.B * g.Cin, hw, [&](int64_t r0, int64_t r1) { std::fill(dx + r0 * hw, dx + r1 * hw, T(0)); });
+  std::fill(dx, dx + g.B * g.Cin * hw, T(0));
   std::vector<T> dcol(size_t(rows * n));  // (Cin*KH*KW, Hout*Wout)
   for (int64_t b = 0; b < g.B; ++b) {
     gemm(CblasTrans, CblasNoTrans, rows, n, g.Cout, w, rows, dy + b * g.Cout * n, n, T(0), dcol.data(), n);

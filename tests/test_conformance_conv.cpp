@@ -2,7 +2,10 @@
 // geometries (length 1, kernel longer than the input, partial last window, lengths that are not a multiple of any
 // vector width, stride/dilation/asymmetric padding/groups) and on random ones. Output buffers are poisoned with
 // NaN first so an element a variant forgets to write fails the comparison.
+#include <array>
+#include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "ops/conv.h"
 #include "tests/test_util.h"
