@@ -8,9 +8,9 @@
 //           FLOPs: 2*8*512*12799*10 = 1.05 GFLOP per pass; the (8, 512, 12799) f32 output alone is 210 MB.
 //   dw31    Conformer depthwise conv: x (8, 256, 400), w (256, 1, 31), same padding, no bias; fwd and fwd+bwd
 //           (dX and dW). 2*8*256*400*31 = 51 MFLOP per pass.
-// Every case runs each variant of its kernel table (the scalar reference only with --scalar: it takes seconds
-// per call on the stem). The PyTorch numbers come from bench/pytorch_conv.py, run by this program with the same
-// thread count; the table at the end prints torch_ms / ours_ms (>= 1 means hubmamba is faster).
+// Every case runs each variant of its kernel table (the scalar reference only with --scalar, which then also
+// prints each variant's speed-up over it). The PyTorch numbers come from bench/pytorch_conv.py, run by this program
+// with the same thread count; the table at the end prints torch_ms / ours_ms (>= 1 means hubmamba is faster).
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -146,6 +146,13 @@ int main(int argc, char** argv) {
   MedianReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
 
+  if (scalar) {  // every variant side by side: speed-up over the scalar reference
+    std::printf("\n%-36s %12s %10s\n", "variant", "median ms", "vs scalar");
+    for (const auto& [name, ms] : reporter.median_ms) {
+      const auto ref = reporter.median_ms.find(name.substr(0, name.find('/')) + "/scalar");
+      if (ref != reporter.median_ms.end()) std::printf("%-36s %12.2f %9.2fx\n", name.c_str(), ms, ref->second / ms);
+    }
+  }
   if (!torch) return 0;
   const auto base = torch_baseline(threads, reps);
   std::printf("\n%-14s %-28s %12s %12s %8s\n", "case", "hubmamba variant", "hubmamba ms", "pytorch ms", "ratio");
