@@ -28,6 +28,14 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t 
   cblas_dgemm(CblasRowMajor, ta, tb, int(M), int(N), int(K), 1.0, A, int(lda), B, int(ldb), beta, C, int(ldc));
 }
 
+// y (M,) += A (M, N) @ ones (N,): the bias gradient as a BLAS call, so the backward pass never leaves OpenBLAS.
+void row_sums_add(int64_t M, int64_t N, const float* A, int64_t lda, const float* ones, float* y) {
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, int(M), int(N), 1.0f, A, int(lda), ones, 1, 1.0f, y, 1);
+}
+void row_sums_add(int64_t M, int64_t N, const double* A, int64_t lda, const double* ones, double* y) {
+  cblas_dgemv(CblasRowMajor, CblasNoTrans, int(M), int(N), 1.0, A, int(lda), ones, 1, 1.0, y, 1);
+}
+
 // Indices j in [0, n) whose input position start + j*step (step >= 1) lies in [0, len): returns [lo, hi).
 struct Range {
   int64_t lo, hi;
@@ -134,7 +142,9 @@ void conv1d_backward_weight(const Conv1dGeom& g, const T* dy, const T* x, T* dw,
   const int64_t cin_g = g.cin_g(), cout_g = g.cout_g(), rows = cin_g * g.K, tile = time_tile(g);
   const bool pointwise = is_pointwise(g);
   std::fill(dw, dw + g.Cout * rows, T(0));
+  if (db) std::fill(db, db + g.Cout, T(0));
   std::vector<T> col(pointwise ? 0 : size_t(rows * tile));  // (Cin_g*K, tile)
+  const std::vector<T> ones(size_t(db ? tile : 0), T(1));   // (tile,)
   for (int64_t b = 0; b < g.B; ++b)
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const T* xg = x + (b * g.Cin + grp * cin_g) * g.L;         // (Cin_g, L)
@@ -149,9 +159,9 @@ void conv1d_backward_weight(const Conv1dGeom& g, const T* dy, const T* x, T* dw,
           c = col.data(), ldc = nt;
         }
         gemm(CblasNoTrans, CblasTrans, cout_g, rows, nt, dyg + t0, g.Lout, c, ldc, T(1), dwg, rows);
+        if (db) row_sums_add(cout_g, nt, dyg + t0, g.Lout, ones.data(), db + grp * cout_g);
       }
     }
-  if (db) conv_bias_grad(dy, g.B, g.Cout, g.Lout, db);
 }
 
 // ---------------------------------------------------------------------------------------------------- conv2d
@@ -226,12 +236,14 @@ template <class T>
 void conv2d_backward_weight(const Conv2dGeom& g, const T* dy, const T* x, T* dw, T* db) {
   const int64_t rows = g.Cin * g.KH * g.KW, n = g.Hout * g.Wout;
   std::fill(dw, dw + g.Cout * rows, T(0));
-  std::vector<T> col(size_t(rows * n));  // (Cin*KH*KW, Hout*Wout)
+  if (db) std::fill(db, db + g.Cout, T(0));
+  std::vector<T> col(size_t(rows * n));                 // (Cin*KH*KW, Hout*Wout)
+  const std::vector<T> ones(size_t(db ? n : 0), T(1));  // (Hout*Wout,)
   for (int64_t b = 0; b < g.B; ++b) {
     im2col_2d(g, x + b * g.Cin * g.H * g.W, col.data());
     gemm(CblasNoTrans, CblasTrans, g.Cout, rows, n, dy + b * g.Cout * n, n, col.data(), n, T(1), dw, rows);
+    if (db) row_sums_add(g.Cout, n, dy + b * g.Cout * n, n, ones.data(), db);
   }
-  if (db) conv_bias_grad(dy, g.B, g.Cout, n, db);
 }
 
 }  // namespace
