@@ -5,3 +5,4 @@
 #include "engine/tensor.h"
 #include "ops/linear.h"
 #include "ops/shape.h"
+#include "ops/conv.h"
