@@ -6,9 +6,13 @@
 //   P = softmax(S + mask)    (nr, nc)  row kernel, lse saved  (B, H, Tq)
 //   P *= keep / (1 - p)                dropout factors regenerated from Philox
 //   Ob = P V                 (nr, Dh)  sgemm
-// Backward recomputes P block by block from the saved lse (one extra Qb K^T GEMM + exp) rather than storing the
-// (B, H, Tq, Tk) probability tensor: see bench/RESULTS.md "attention" for the measurement at T = 400 that
-// decided this (storing P would cost B*H*T^2*4 = 61 MB per layer for the base shape and its write + read).
+// Backward recomputes P block by block from the saved lse (one extra Qb K^T GEMM + exp per block) instead of
+// storing the (B, H, Tq, Tk) probabilities. Measured at B=8 H=12 T=400 Dh=64, f32, 1 thread (bench/RESULTS.md,
+// "attention"): storing P saved ~10% of forward+backward CPU time (130 vs 143 ms) when its 61 MB buffer was
+// reused across steps, and lost ~8% (153 vs 141 ms) when freshly allocated each step (page faults). P costs
+// B*H*Tq*Tk*4 bytes per layer (61 MB here, ~740 MB for a 12-layer encoder, quadratic in T), the recompute a
+// bounded ~10%, so we recompute.
+// Backward, per (b, h) and query block:
 //   S = scale * Qb K^T; P = exp(S + mask - lse)   D = rowsum(dOb * Ob)   (= rowsum(dP * P): flash-attention's
 //   dV += Pd^T dOb           (nc, Dh)             trick, valid with dropout since Ob = Pd V)
 //   dP = (dOb V^T) * keep    (nr, nc)
@@ -47,27 +51,37 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t 
 float dot(int64_t n, const float* a, const float* b) { return cblas_sdot(int(n), a, 1, b, 1); }
 double dot(int64_t n, const double* a, const double* b) { return cblas_ddot(int(n), a, 1, b, 1); }
 
-// Query rows per block: the (rows, Tk) score block should stay in L2 next to K and V (measured at T = 400:
-// bench/RESULTS.md). At least 16 rows so the GEMMs are not degenerate.
+// Query rows per block: the (rows, Tk) score block should stay in L2 next to K and V. 128 KB measured best (by a
+// few %) among 32 KB .. whole-matrix at T = 400, Dh = 64. At least 16 rows so the GEMMs are not degenerate.
 template <class T>
 int64_t block_rows(int64_t Tq, int64_t Tk) {
   constexpr int64_t kBlockBytes = 128 * 1024;
-  return std::clamp<int64_t>(kBlockBytes / int64_t(sizeof(T)) / std::max<int64_t>(Tk, 1), 16, std::max<int64_t>(Tq, 1));
+  const int64_t rows = std::max<int64_t>(kBlockBytes / int64_t(sizeof(T)) / std::max<int64_t>(Tk, 1), 16);
+  return std::min(rows, std::max<int64_t>(Tq, 1));
 }
+
+// OpenBLAS single-threaded for a scope (each of our threads runs its own GEMMs), restored on exit.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : saved_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
+  ~SingleThreadedBlas() { openblas_set_num_threads(saved_); }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int saved_;
+};
 
 // Run f(bh0, bh1) over all (b, h) pairs: parallel over heads with single-threaded BLAS, or serial heads with
 // threaded BLAS when there are fewer heads than threads.
 template <class F>
 void for_each_head(int64_t heads, int64_t cost_per_head, F&& f) {
-  const int threads = num_threads();
-  if (heads < threads) {
+  if (heads < num_threads()) {
     f(int64_t(0), heads);
     return;
   }
-  const int blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
+  SingleThreadedBlas guard;
   parallel_for(heads, cost_per_head, f);
-  openblas_set_num_threads(blas_threads);
 }
 
 // Additive key-padding row: 0 for a real key, -inf for a padded one.
