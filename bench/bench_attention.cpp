@@ -1,14 +1,15 @@
 // Attention forward and forward+backward: every `attention` kernel variant vs PyTorch 1.13 on the CPU at the same
 // thread count (1 and 2), float32, B=8 H=12 T=400 Dh=64 (HuBERT Base heads at ~8 s of audio).
 //
-//   ./build/bench_attention                      (from the repository root; ~40 s on the 2-core VM)
+//   ./build/bench_attention                      (from the repository root; ~25 s CPU on the 2-core VM)
 //   ./build/bench_attention --torch=none         (skip the PyTorch baseline)
 //
 // The PyTorch baseline (bench/pytorch_attention.py, the explicit softmax(q k^T * scale + mask) v path with
-// autograd) runs in the same invocation; the summary prints torch_ms / ours_ms (> 1 = we are faster).
+// autograd) runs in the same invocation; the summary prints torch / ours (> 1 = we are faster) for the median wall
+// time and, in parentheses, the median process CPU time, which stays meaningful when other jobs share the cores.
 // Configs: plain (no mask, no dropout) and train (key padding on the last 10% of keys of every other utterance,
-// dropout 0.1, training). The scalar reference is far too slow for the full shape (~14 GFLOP in plain loops), so
-// it runs on B=1 H=2 next to blas_blocked on the same small shape.
+// dropout 0.1, training). The scalar reference (~7x slower than blas_blocked, ~1 s per step at the full shape)
+// runs on B=1 H=2 next to blas_blocked and PyTorch on the same small shape, to keep the bench short.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -128,9 +129,8 @@ Entry add_benchmark(const Shape4& s, const std::string& variant, const std::stri
   const std::string name =
       "attention/" + config + "/" + shape_tag(s) + "/" + variant + "/threads:" + std::to_string(threads) + "/" + mode;
   const bool train = config == "train", bwd = mode == "fwdbwd";
-  benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) {
-    run_attention(st, s, variant, threads, train, bwd);
-  })
+  benchmark::RegisterBenchmark(name.c_str(),
+                               [=](benchmark::State& st) { run_attention(st, s, variant, threads, train, bwd); })
       ->Unit(benchmark::kMillisecond)
       ->Iterations(1)
       ->Repetitions(repetitions)
@@ -147,8 +147,10 @@ int main(int argc, char** argv) {
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a.rfind("--torch=", 0) == 0) script = a.substr(8);
-    else rest.push_back(argv[i]);
+    if (a.rfind("--torch=", 0) == 0)
+      script = a.substr(8);
+    else
+      rest.push_back(argv[i]);
   }
   int rest_argc = int(rest.size());
   benchmark::Initialize(&rest_argc, rest.data());
@@ -165,7 +167,8 @@ int main(int argc, char** argv) {
 
   std::cout << "PyTorch baseline " << script << " (explicit softmax(q k^T * scale + mask) v with autograd):\n";
   std::map<std::string, std::map<std::string, std::pair<double, double>>> torch_ms;  // shape -> key -> ms
-  torch_ms[shape_tag(kFull)] = torch_baseline(script, "--shape 8,12,400,64 --threads 1,2 --configs plain,train");
+  torch_ms[shape_tag(kFull)] =
+      torch_baseline(script, "--shape 8,12,400,64 --threads 1,2 --configs plain,train --reps 3");
   torch_ms[shape_tag(kSmall)] = torch_baseline(script, "--shape 1,2,400,64 --threads 1 --configs plain --reps 3");
   MedianReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

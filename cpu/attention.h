@@ -25,11 +25,11 @@ namespace hm::cpu {
 
 struct AttentionDims {
   int64_t B = 0, H = 0, Tq = 0, Tk = 0, Dh = 0;
-  double scale = 1.0;       // usually 1 / sqrt(Dh)
+  double scale = 1.0;  // usually 1 / sqrt(Dh)
   bool causal = false;
-  double dropout_p = 0.0;   // 0 = no dropout (inference, or p = 0)
-  uint64_t seed = 0;        // Philox key for the dropout mask
-  uint64_t offset = 0;      // first Philox counter of this call's mask
+  double dropout_p = 0.0;  // 0 = no dropout (inference, or p = 0)
+  uint64_t seed = 0;       // Philox key for the dropout mask
+  uint64_t offset = 0;     // first Philox counter of this call's mask
 };
 
 // Forward: writes out (B, H, Tq, Dh) and lse (B, H, Tq) (-inf for fully masked rows).
@@ -43,8 +43,8 @@ using AttentionForwardFn = void (*)(const AttentionDims& d, const T* q, const T*
 //   dS = P * (dP - D);  dq = dS k * scale;  dk = dS^T q * scale;  dv = Pd^T dout
 template <class T>
 using AttentionBackwardFn = void (*)(const AttentionDims& d, const T* q, const T* k, const T* v,
-                                     const uint8_t* key_padding, const T* out, const T* lse, const T* dout,
-                                     T* dq, T* dk, T* dv);
+                                     const uint8_t* key_padding, const T* out, const T* lse, const T* dout, T* dq,
+                                     T* dk, T* dv);
 
 // One entry of the `attention` kernel table: both directions, both float types.
 struct AttentionKernels {
@@ -55,13 +55,17 @@ struct AttentionKernels {
 
   template <class T>
   AttentionForwardFn<T> forward() const {
-    if constexpr (sizeof(T) == 4) return forward_f32;
-    else return forward_f64;
+    if constexpr (sizeof(T) == 4)
+      return forward_f32;
+    else
+      return forward_f64;
   }
   template <class T>
   AttentionBackwardFn<T> backward() const {
-    if constexpr (sizeof(T) == 4) return backward_f32;
-    else return backward_f64;
+    if constexpr (sizeof(T) == 4)
+      return backward_f32;
+    else
+      return backward_f64;
   }
 };
 
@@ -72,8 +76,8 @@ uint32_t dropout_threshold(double p);
 namespace scalar {
 // Reference: materialises the (Tq, Tk) score matrix per (b, h); plain loops, one Philox block per element.
 template <class T>
-void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* v, const uint8_t* key_padding,
-                       T* out, T* lse);
+void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* v, const uint8_t* key_padding, T* out,
+                       T* lse);
 template <class T>
 void attention_backward(const AttentionDims& d, const T* q, const T* k, const T* v, const uint8_t* key_padding,
                         const T* out, const T* lse, const T* dout, T* dq, T* dk, T* dv);
@@ -83,8 +87,8 @@ namespace blocked {
 // Per (b, h) in parallel, blocks of query rows, cblas GEMMs for q k^T / P v / the four backward products,
 // Highway softmax rows; backward recomputes P from the saved lse (see attention_blocked.cpp for why).
 template <class T>
-void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* v, const uint8_t* key_padding,
-                       T* out, T* lse);
+void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* v, const uint8_t* key_padding, T* out,
+                       T* lse);
 template <class T>
 void attention_backward(const AttentionDims& d, const T* q, const T* k, const T* v, const uint8_t* key_padding,
                         const T* out, const T* lse, const T* dout, T* dq, T* dk, T* dv);

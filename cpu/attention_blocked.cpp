@@ -96,8 +96,8 @@ inline int64_t visible_keys(const AttentionDims& d, int64_t i) { return d.causal
 }  // namespace
 
 template <class T>
-void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* v, const uint8_t* key_padding,
-                       T* out, T* lse) {
+void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* v, const uint8_t* key_padding, T* out,
+                       T* lse) {
   const int64_t Tq = d.Tq, Tk = d.Tk, Dh = d.Dh;
   const int64_t rows = block_rows<T>(Tq, Tk);
   const bool dropout = d.dropout_p > 0;
@@ -123,8 +123,8 @@ void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* 
           T* s = S.data() + r * nc;
           lse[bh * Tq + i] = rows::softmax(s, key_padding ? bias.data() : nullptr, nv, nc);
           if (dropout) {
-            rows::dropout_keep(d.seed, d.offset, uint64_t((bh * Tq + i) * Tk), nv, threshold, keep_scale,
-                               words.data(), keep.data());
+            rows::dropout_keep(d.seed, d.offset, uint64_t((bh * Tq + i) * Tk), nv, threshold, keep_scale, words.data(),
+                               keep.data());
             rows::mul(s, s, keep.data(), nv);
           }
         }
@@ -143,23 +143,23 @@ void attention_backward(const AttentionDims& d, const T* q, const T* k, const T*
   const uint32_t threshold = dropout_threshold(d.dropout_p);
   const T keep_scale = T(1.0 / (1.0 - d.dropout_p));
   for_each_head(d.B * d.H, 10 * Tq * Tk * Dh, [&](int64_t bh0, int64_t bh1) {
-    std::vector<T> P(size_t(rows * Tk));                             // (rows, nc) probabilities
-    std::vector<T> dS(size_t(rows * Tk));                            // (rows, nc) dP, then dS
-    std::vector<T> Pd(dropout ? size_t(rows * Tk) : 0);              // (rows, nc) P * keep
-    std::vector<T> keep(dropout ? size_t(rows * Tk) : 0);            // (rows, nc) dropout factors
-    std::vector<T> bias(key_padding ? size_t(Tk) : 0);               // (Tk)
-    std::vector<uint32_t> words(dropout ? size_t(Tk + 8) : 0);
-    std::vector<T> Drow(size_t(rows), T(0));                         // (rows) rowsum(dO * O)
+    std::vector<T> P(size_t(rows * Tk));                   // (rows, nc) probabilities
+    std::vector<T> dS(size_t(rows * Tk));                  // (rows, nc) dP, then dS
+    std::vector<T> Pd(dropout ? size_t(rows * Tk) : 0);    // (rows, nc) P * keep
+    std::vector<T> keep(dropout ? size_t(rows * Tk) : 0);  // (rows, nc) dropout factors
+    std::vector<T> bias(key_padding ? size_t(Tk) : 0);     // (Tk)
+    std::vector<uint32_t> words(dropout ? size_t(Tk + 8) : 0);  // Philox words of one row
+    std::vector<T> Drow(size_t(rows), T(0));                    // (rows) rowsum(dO * O)
     for (int64_t bh = bh0; bh < bh1; ++bh) {
       if (key_padding) padding_bias(key_padding + (bh / d.H) * Tk, Tk, bias.data());
-      const T* qb = q + bh * Tq * Dh;     // (Tq, Dh)
-      const T* kb = k + bh * Tk * Dh;     // (Tk, Dh)
-      const T* vb = v + bh * Tk * Dh;     // (Tk, Dh)
-      const T* ob = out + bh * Tq * Dh;   // (Tq, Dh)
-      const T* gob = dout + bh * Tq * Dh; // (Tq, Dh)
-      T* dqb = dq + bh * Tq * Dh;         // (Tq, Dh)
-      T* dkb = dk + bh * Tk * Dh;         // (Tk, Dh)
-      T* dvb = dv + bh * Tk * Dh;         // (Tk, Dh)
+      const T* qb = q + bh * Tq * Dh;      // (Tq, Dh)
+      const T* kb = k + bh * Tk * Dh;      // (Tk, Dh)
+      const T* vb = v + bh * Tk * Dh;      // (Tk, Dh)
+      const T* ob = out + bh * Tq * Dh;    // (Tq, Dh)
+      const T* gob = dout + bh * Tq * Dh;  // (Tq, Dh)
+      T* dqb = dq + bh * Tq * Dh;          // (Tq, Dh)
+      T* dkb = dk + bh * Tk * Dh;          // (Tk, Dh)
+      T* dvb = dv + bh * Tk * Dh;          // (Tk, Dh)
       std::fill(dkb, dkb + Tk * Dh, T(0));
       std::fill(dvb, dvb + Tk * Dh, T(0));
       for (int64_t i0 = 0; i0 < Tq; i0 += rows) {
@@ -173,8 +173,8 @@ void attention_backward(const AttentionDims& d, const T* q, const T* k, const T*
           Drow[size_t(r)] = dot(Dh, gob + i * Dh, ob + i * Dh);
           if (dropout) {
             T* kr = keep.data() + r * nc;
-            rows::dropout_keep(d.seed, d.offset, uint64_t((bh * Tq + i) * Tk), nv, threshold, keep_scale,
-                               words.data(), kr);
+            rows::dropout_keep(d.seed, d.offset, uint64_t((bh * Tq + i) * Tk), nv, threshold, keep_scale, words.data(),
+                               kr);
             std::fill(kr + nv, kr + nc, T(0));
             rows::mul(Pd.data() + r * nc, p, kr, nc);
           }
@@ -192,15 +192,14 @@ void attention_backward(const AttentionDims& d, const T* q, const T* k, const T*
   });
 }
 
-template void attention_forward<float>(const AttentionDims&, const float*, const float*, const float*,
-                                       const uint8_t*, float*, float*);
+template void attention_forward<float>(const AttentionDims&, const float*, const float*, const float*, const uint8_t*,
+                                       float*, float*);
 template void attention_forward<double>(const AttentionDims&, const double*, const double*, const double*,
                                         const uint8_t*, double*, double*);
-template void attention_backward<float>(const AttentionDims&, const float*, const float*, const float*,
-                                        const uint8_t*, const float*, const float*, const float*, float*, float*,
-                                        float*);
+template void attention_backward<float>(const AttentionDims&, const float*, const float*, const float*, const uint8_t*,
+                                        const float*, const float*, const float*, float*, float*, float*);
 template void attention_backward<double>(const AttentionDims&, const double*, const double*, const double*,
-                                         const uint8_t*, const double*, const double*, const double*, double*,
-                                         double*, double*);
+                                         const uint8_t*, const double*, const double*, const double*, double*, double*,
+                                         double*);
 
 }  // namespace hm::cpu::blocked

@@ -2,12 +2,14 @@
 // masked softmax with logsumexp, probability recompute from lse, the softmax gradient, and the Philox dropout
 // keep mask. Compiled once per SIMD target (foreach_target) and picked at run time (HWY_DYNAMIC_DISPATCH).
 // Row tails shorter than a vector use the same formulas in scalar code.
+// foreach_target.h must come first: it re-includes this file once per target.
+// clang-format off
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "cpu/attention_rows.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
-
-#include <hwy/contrib/math/math-inl.h>
 #include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
+// clang-format on
 
 #include <algorithm>
 #include <cmath>
@@ -114,7 +116,7 @@ void MulRow(T* out, const T* a, const T* b, int64_t n) {
 template <class D, class V>
 HWY_INLINE void MulHiLo(D du, V a, V m, V& hi, V& lo) {
   const hn::RepartitionToWide<D> dw;
-  const auto even = hn::MulEven(a, m);                                             // a[2i] * m
+  const auto even = hn::MulEven(a, m);                                                       // a[2i] * m
   const auto odd = hn::MulEven(hn::BitCast(du, hn::ShiftRight<32>(hn::BitCast(dw, a))), m);  // a[2i+1] * m
   hi = hn::OddEven(hn::BitCast(du, odd), hn::BitCast(du, hn::ShiftRight<32>(even)));
   lo = hn::OddEven(hn::BitCast(du, hn::ShiftLeft<32>(odd)), hn::BitCast(du, even));

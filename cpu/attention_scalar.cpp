@@ -67,8 +67,8 @@ void probabilities(const AttentionDims& d, const T* q, const T* k, const uint8_t
 }  // namespace
 
 template <class T>
-void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* v, const uint8_t* key_padding,
-                       T* out, T* lse) {
+void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* v, const uint8_t* key_padding, T* out,
+                       T* lse) {
   const int64_t Tq = d.Tq, Tk = d.Tk, Dh = d.Dh;
   const uint32_t threshold = dropout_threshold(d.dropout_p);
   parallel_for(d.B * d.H, Tq * Tk * Dh * 4, [&](int64_t bh0, int64_t bh1) {
@@ -100,13 +100,13 @@ void attention_backward(const AttentionDims& d, const T* q, const T* k, const T*
     std::vector<T> P(size_t(Tq * Tk)), dS(size_t(Tq * Tk));  // (Tq, Tk) each
     for (int64_t bh = bh0; bh < bh1; ++bh) {
       const uint8_t* pad = key_padding ? key_padding + (bh / d.H) * Tk : nullptr;
-      const T* qb = q + bh * Tq * Dh;     // (Tq, Dh)
-      const T* kb = k + bh * Tk * Dh;     // (Tk, Dh)
-      const T* vb = v + bh * Tk * Dh;     // (Tk, Dh)
-      const T* gob = dout + bh * Tq * Dh; // (Tq, Dh)
-      T* dqb = dq + bh * Tq * Dh;         // (Tq, Dh)
-      T* dkb = dk + bh * Tk * Dh;         // (Tk, Dh)
-      T* dvb = dv + bh * Tk * Dh;         // (Tk, Dh)
+      const T* qb = q + bh * Tq * Dh;      // (Tq, Dh)
+      const T* kb = k + bh * Tk * Dh;      // (Tk, Dh)
+      const T* vb = v + bh * Tk * Dh;      // (Tk, Dh)
+      const T* gob = dout + bh * Tq * Dh;  // (Tq, Dh)
+      T* dqb = dq + bh * Tq * Dh;          // (Tq, Dh)
+      T* dkb = dk + bh * Tk * Dh;          // (Tk, Dh)
+      T* dvb = dv + bh * Tk * Dh;          // (Tk, Dh)
       probabilities<T>(d, qb, kb, pad, P.data(), nullptr);
       for (int64_t x = 0; x < Tk * Dh; ++x) dkb[x] = dvb[x] = 0;
       for (int64_t i = 0; i < Tq; ++i) {
@@ -138,16 +138,15 @@ void attention_backward(const AttentionDims& d, const T* q, const T* k, const T*
   });
 }
 
-template void attention_forward<float>(const AttentionDims&, const float*, const float*, const float*,
-                                       const uint8_t*, float*, float*);
+template void attention_forward<float>(const AttentionDims&, const float*, const float*, const float*, const uint8_t*,
+                                       float*, float*);
 template void attention_forward<double>(const AttentionDims&, const double*, const double*, const double*,
                                         const uint8_t*, double*, double*);
-template void attention_backward<float>(const AttentionDims&, const float*, const float*, const float*,
-                                        const uint8_t*, const float*, const float*, const float*, float*, float*,
-                                        float*);
+template void attention_backward<float>(const AttentionDims&, const float*, const float*, const float*, const uint8_t*,
+                                        const float*, const float*, const float*, float*, float*, float*);
 template void attention_backward<double>(const AttentionDims&, const double*, const double*, const double*,
-                                         const uint8_t*, const double*, const double*, const double*, double*,
-                                         double*, double*);
+                                         const uint8_t*, const double*, const double*, const double*, double*, double*,
+                                         double*);
 
 }  // namespace scalar
 }  // namespace hm::cpu

@@ -33,21 +33,19 @@ const OpRegistrar kRegistered{"attention"};
 // Shape and dtype checks; every message names the op and the offending shapes / dtypes.
 void validate(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double dropout_p) {
   check(q.defined() && k.defined() && v.defined(), "attention: q, k and v must be defined tensors");
-  check(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention: q, k, v must be 4-D (B, H, T, Dh), got q ",
-        q.shape(), ", k ", k.shape(), ", v ", v.shape());
-  check(q.dtype() == k.dtype() && q.dtype() == v.dtype(), "attention: q, k, v must share a dtype, got q ",
-        q.dtype(), ", k ", k.dtype(), ", v ", v.dtype());
-  check(q.dtype() == DType::f32 || q.dtype() == DType::f64, "attention: expected float32 or float64, got ",
-        q.dtype());
+  check(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention: q, k, v must be 4-D (B, H, T, Dh), got q ", q.shape(),
+        ", k ", k.shape(), ", v ", v.shape());
+  check(q.dtype() == k.dtype() && q.dtype() == v.dtype(), "attention: q, k, v must share a dtype, got q ", q.dtype(),
+        ", k ", k.dtype(), ", v ", v.dtype());
+  check(q.dtype() == DType::f32 || q.dtype() == DType::f64, "attention: expected float32 or float64, got ", q.dtype());
   check(q.device() == Device::cpu() && k.device() == Device::cpu() && v.device() == Device::cpu(),
         "attention: only CPU tensors are supported, got q on ", q.device());
-  check(k.shape() == v.shape(), "attention: k and v must have the same shape (B, H, Tk, Dh), got k ", k.shape(),
-        ", v ", v.shape());
+  check(k.shape() == v.shape(), "attention: k and v must have the same shape (B, H, Tk, Dh), got k ", k.shape(), ", v ",
+        v.shape());
   check(q.size(0) == k.size(0) && q.size(1) == k.size(1) && q.size(3) == k.size(3),
-        "attention: q (B, H, Tq, Dh) and k (B, H, Tk, Dh) disagree on B, H or Dh: q ", q.shape(), ", k ",
+        "attention: q (B, H, Tq, Dh) and k (B, H, Tk, Dh) disagree on B, H or Dh: q ", q.shape(), ", k ", k.shape());
+  check(k.size(2) >= 1 && q.size(3) >= 1, "attention: need at least one key and Dh >= 1, got q ", q.shape(), ", k ",
         k.shape());
-  check(k.size(2) >= 1 && q.size(3) >= 1, "attention: need at least one key and Dh >= 1, got q ", q.shape(),
-        ", k ", k.shape());
   if (mask.defined()) {
     check(mask.dtype() == DType::u8, "attention: key_padding_mask must be u8 (1 = padded), got ", mask.dtype());
     check(mask.dim() == 2 && mask.size(0) == q.size(0) && mask.size(1) == k.size(2),
@@ -91,13 +89,12 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   record("attention", {q_in, k_in, v_in}, {out},
          [q, k, v, mask, out_saved, lse, d, kernels](const std::vector<Tensor>& g, const std::vector<bool>& needs) {
            const Tensor dout = g[0].contiguous();  // (B, H, Tq, Dh)
-           Tensor dq = empty(q.shape(), q.dtype()), dk = empty(k.shape(), k.dtype()),
-                  dv = empty(v.shape(), v.dtype());
+           Tensor dq = empty(q.shape(), q.dtype()), dk = empty(k.shape(), k.dtype()), dv = empty(v.shape(), v.dtype());
            const uint8_t* pad = mask.defined() ? mask.data<uint8_t>() : nullptr;
            dispatch_float(q.dtype(), "attention backward", [&](auto tag) {
              using T = decltype(tag);
-             kernels.backward<T>()(d, q.data<T>(), k.data<T>(), v.data<T>(), pad, out_saved.data<T>(),
-                                   lse.data<T>(), dout.data<T>(), dq.data<T>(), dk.data<T>(), dv.data<T>());
+             kernels.backward<T>()(d, q.data<T>(), k.data<T>(), v.data<T>(), pad, out_saved.data<T>(), lse.data<T>(),
+                                   dout.data<T>(), dq.data<T>(), dk.data<T>(), dv.data<T>());
            });
            return std::vector<Tensor>{needs[0] ? dq : Tensor(), needs[1] ? dk : Tensor(), needs[2] ? dv : Tensor()};
          });

@@ -94,15 +94,13 @@ TEST(Attention, GradcheckPlainAndScale) {
   for (const std::string& variant : attention_table().variants()) {
     AttentionVariant use(variant);
     const Tensor q = randn_param({2, 2, 3, 4}, 1), k = randn_param({2, 2, 3, 4}, 2), v = randn_param({2, 2, 3, 4}, 3);
-    expect_gradcheck("attention", [](const std::vector<Tensor>& x) { return attention(x[0], x[1], x[2]); },
+    expect_gradcheck("attention", [](const std::vector<Tensor>& x) { return attention(x[0], x[1], x[2]); }, {q, k, v});
+    expect_gradcheck("attention",
+                     [](const std::vector<Tensor>& x) {
+                       Generator unused(0);
+                       return attention(x[0], x[1], x[2], Tensor(), false, 0.0, false, unused, 0.7);
+                     },
                      {q, k, v});
-    expect_gradcheck(
-        "attention",
-        [](const std::vector<Tensor>& x) {
-          Generator unused(0);
-          return attention(x[0], x[1], x[2], Tensor(), false, 0.0, false, unused, 0.7);
-        },
-        {q, k, v});
   }
 }
 
@@ -113,14 +111,14 @@ TEST(Attention, GradcheckKeyPaddingCausalOddLengths) {
     const Tensor mask = padding_mask(2, 5, {{0, 4}, {1, 1}, {1, 2}});
     expect_gradcheck("attention", [&](const std::vector<Tensor>& x) { return attention(x[0], x[1], x[2], mask); },
                      {q, k, v});
-    expect_gradcheck("attention",
-                     [&](const std::vector<Tensor>& x) { return attention(x[0], x[1], x[2], mask, true); }, {q, k, v});
+    expect_gradcheck("attention", [&](const std::vector<Tensor>& x) { return attention(x[0], x[1], x[2], mask, true); },
+                     {q, k, v});
     // Rows longer than two float64 vectors plus a tail, so the SIMD row kernels are exercised too.
     const Tensor q2 = randn_param({1, 2, 9, 3}, 26), k2 = randn_param({1, 2, 21, 3}, 27),
                  v2 = randn_param({1, 2, 21, 3}, 28);
     const Tensor mask2 = padding_mask(1, 21, {{0, 2}, {0, 17}});
-    expect_gradcheck("attention",
-                     [&](const std::vector<Tensor>& x) { return attention(x[0], x[1], x[2], mask2); }, {q2, k2, v2});
+    expect_gradcheck("attention", [&](const std::vector<Tensor>& x) { return attention(x[0], x[1], x[2], mask2); },
+                     {q2, k2, v2});
   }
 }
 
@@ -130,11 +128,12 @@ TEST(Attention, GradcheckCrossAttentionTqNeTkWithFullyMaskedRow) {
     // Tq = 3 queries over Tk = 6 keys (and the reverse); batch 1 pads key 0, so with causal its row 0 is empty.
     const Tensor q = randn_param({2, 1, 3, 2}, 7), k = randn_param({2, 1, 6, 2}, 8), v = randn_param({2, 1, 6, 2}, 9);
     const Tensor mask = padding_mask(2, 6, {{1, 0}, {0, 5}});
-    expect_gradcheck("attention",
-                     [&](const std::vector<Tensor>& x) { return attention(x[0], x[1], x[2], mask, true); }, {q, k, v});
+    expect_gradcheck("attention", [&](const std::vector<Tensor>& x) { return attention(x[0], x[1], x[2], mask, true); },
+                     {q, k, v});
     const Tensor q2 = randn_param({1, 2, 6, 3}, 10), k2 = randn_param({1, 2, 3, 3}, 11),
                  v2 = randn_param({1, 2, 3, 3}, 12);
-    expect_gradcheck("attention", [&](const std::vector<Tensor>& x) { return attention(x[0], x[1], x[2], Tensor(), true); },
+    expect_gradcheck("attention",
+                     [&](const std::vector<Tensor>& x) { return attention(x[0], x[1], x[2], Tensor(), true); },
                      {q2, k2, v2});
   }
 }
@@ -183,7 +182,8 @@ TEST(Attention, DropoutDropsAtRateAndIsDeterministic) {
     EXPECT_TRUE(all_close(eval, ones(eval.shape()), 1e-6, 0));
   }
   // Same (seed, offset) -> bit-identical for any thread count; the next call (new offset) draws a new mask.
-  const Tensor kk = randn_param({4, 5, 37, 2}, 18, DType::f32).detach(), vv = randn_param({4, 5, 37, 2}, 19, DType::f32).detach();
+  const Tensor kk = randn_param({4, 5, 37, 2}, 18, DType::f32).detach(),
+               vv = randn_param({4, 5, 37, 2}, 19, DType::f32).detach();
   const int saved_threads = cpu::num_threads();
   Generator g1(9), g2(9);
   cpu::set_num_threads(1);
@@ -225,7 +225,8 @@ TEST(Attention, FullyMaskedRowsGiveZerosNotNaN) {
 
 TEST(Attention, NonContiguousInputsAndGradientThroughViews) {
   // q, k, v as (B, T, H, Dh) projections transposed to (B, H, T, Dh): the usual layout after a linear layer.
-  const Tensor qt = randn_param({2, 4, 3, 2}, 23), kt = randn_param({2, 5, 3, 2}, 24), vt = randn_param({2, 5, 3, 2}, 25);
+  const Tensor qt = randn_param({2, 4, 3, 2}, 23), kt = randn_param({2, 5, 3, 2}, 24),
+               vt = randn_param({2, 5, 3, 2}, 25);
   expect_gradcheck("attention",
                    [](const std::vector<Tensor>& x) {
                      return attention(x[0].transpose(1, 2), x[1].transpose(1, 2), x[2].transpose(1, 2), Tensor(), true);
@@ -237,8 +238,8 @@ TEST(Attention, RejectsBadShapesAndDtypes) {
   const Tensor q = zeros({2, 3, 4, 5}), k = zeros({2, 3, 6, 5}), v = zeros({2, 3, 6, 5});
   EXPECT_TRUE(throws_with([&] { attention(zeros({3, 4, 5}), k, v); }, "must be 4-D"));
   EXPECT_TRUE(throws_with([&] { attention(q, k, zeros({2, 3, 6, 5}, DType::f64)); }, "share a dtype"));
-  EXPECT_TRUE(throws_with([&] { attention(q.to(DType::i32), k.to(DType::i32), v.to(DType::i32)); },
-                          "float32 or float64"));
+  EXPECT_TRUE(
+      throws_with([&] { attention(q.to(DType::i32), k.to(DType::i32), v.to(DType::i32)); }, "float32 or float64"));
   EXPECT_TRUE(throws_with([&] { attention(q, k, zeros({2, 3, 7, 5})); }, "k and v must have the same shape"));
   EXPECT_TRUE(throws_with([&] { attention(q, zeros({2, 2, 6, 5}), zeros({2, 2, 6, 5})); }, "disagree on B, H or Dh"));
   EXPECT_TRUE(throws_with([&] { attention(q, zeros({2, 3, 6, 4}), zeros({2, 3, 6, 4})); }, "(2, 3, 4, 5)"));

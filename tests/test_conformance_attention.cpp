@@ -66,8 +66,8 @@ void check_case(const Case& c, const cpu::AttentionKernels& variant, const cpu::
     Result r{nan_filled(q.shape(), dt), nan_filled({c.B, c.H, c.Tq}, dt), nan_filled(q.shape(), dt),
              nan_filled(k.shape(), dt), nan_filled(v.shape(), dt)};
     kern.forward<T>()(d, q.data<T>(), k.data<T>(), v.data<T>(), pad, r.out.data<T>(), r.lse.data<T>());
-    kern.backward<T>()(d, q.data<T>(), k.data<T>(), v.data<T>(), pad, r.out.data<T>(), r.lse.data<T>(),
-                       dout.data<T>(), r.dq.data<T>(), r.dk.data<T>(), r.dv.data<T>());
+    kern.backward<T>()(d, q.data<T>(), k.data<T>(), v.data<T>(), pad, r.out.data<T>(), r.lse.data<T>(), dout.data<T>(),
+                       r.dq.data<T>(), r.dk.data<T>(), r.dv.data<T>());
     return r;
   };
   const Result want = run(reference), got = run(variant);
@@ -84,15 +84,15 @@ TEST(AttentionConformance, EveryVariantMatchesScalar) {
       {1, 1, 1, 1, 1, false, false, 0.0},    {2, 3, 7, 5, 3, true, true, 0.0},
       {1, 2, 5, 13, 17, false, true, 0.2},   {2, 1, 50, 1100, 5, true, true, 0.1},  // several query blocks
       {1, 1, 37, 37, 8, true, false, 0.5},   {3, 2, 19, 23, 16, false, true, 0.0},
-      {1, 3, 40, 700, 9, false, false, 0.3}, {1, 1, 66, 3, 31, true, false, 0.0},   // Tq > Tk, causal
+      {1, 3, 40, 700, 9, false, false, 0.3}, {1, 1, 66, 3, 31, true, false, 0.0},  // Tq > Tk, causal
   };
   const cpu::AttentionKernels reference = attention_table().get("scalar");
   check_all_variants(attention_table(), [&](const std::string& name, const cpu::AttentionKernels& kern) {
     uint64_t seed = 1;
     for (const Case& c : cases) {
-      SCOPED_TRACE(name + ": B=" + std::to_string(c.B) + " H=" + std::to_string(c.H) + " Tq=" +
-                   std::to_string(c.Tq) + " Tk=" + std::to_string(c.Tk) + " Dh=" + std::to_string(c.Dh) +
-                   (c.causal ? " causal" : "") + (c.mask ? " mask" : "") + " p=" + std::to_string(c.dropout_p));
+      SCOPED_TRACE(name + ": B=" + std::to_string(c.B) + " H=" + std::to_string(c.H) + " Tq=" + std::to_string(c.Tq) +
+                   " Tk=" + std::to_string(c.Tk) + " Dh=" + std::to_string(c.Dh) + (c.causal ? " causal" : "") +
+                   (c.mask ? " mask" : "") + " p=" + std::to_string(c.dropout_p));
       check_case<float>(c, kern, reference, seed++);
       check_case<double>(c, kern, reference, seed++);
     }
