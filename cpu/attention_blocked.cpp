@@ -143,11 +143,11 @@ void attention_backward(const AttentionDims& d, const T* q, const T* k, const T*
   const uint32_t threshold = dropout_threshold(d.dropout_p);
   const T keep_scale = T(1.0 / (1.0 - d.dropout_p));
   for_each_head(d.B * d.H, 10 * Tq * Tk * Dh, [&](int64_t bh0, int64_t bh1) {
-    std::vector<T> P(size_t(rows * Tk));                   // (rows, nc) probabilities
-    std::vector<T> dS(size_t(rows * Tk));                  // (rows, nc) dP, then dS
-    std::vector<T> Pd(dropout ? size_t(rows * Tk) : 0);    // (rows, nc) P * keep
-    std::vector<T> keep(dropout ? size_t(rows * Tk) : 0);  // (rows, nc) dropout factors
-    std::vector<T> bias(key_padding ? size_t(Tk) : 0);     // (Tk)
+    std::vector<T> P(size_t(rows * Tk));                        // (rows, nc) probabilities
+    std::vector<T> dS(size_t(rows * Tk));                       // (rows, nc) dP, then dS
+    std::vector<T> Pd(dropout ? size_t(rows * Tk) : 0);         // (rows, nc) P * keep
+    std::vector<T> keep(dropout ? size_t(rows * Tk) : 0);       // (rows, nc) dropout factors
+    std::vector<T> bias(key_padding ? size_t(Tk) : 0);          // (Tk)
     std::vector<uint32_t> words(dropout ? size_t(Tk + 8) : 0);  // Philox words of one row
     std::vector<T> Drow(size_t(rows), T(0));                    // (rows) rowsum(dO * O)
     for (int64_t bh = bh0; bh < bh1; ++bh) {
