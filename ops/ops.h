@@ -6,3 +6,4 @@
 #include "ops/linear.h"
 #include "ops/shape.h"
 #include "ops/conv.h"
+#include "ops/attention.h"
