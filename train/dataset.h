@@ -1,6 +1,8 @@
-// HuBERT pretraining data (fairseq HubertDataset semantics, SPEC.md 6): a manifest + frame labels (.km) per
-// utterance; batches bounded by max_tokens samples; every batch randomly cropped to its shortest utterance
-// (capped at max_sample_size); labels cropped to the same span at label_rate; a background thread prepares the
+// Audio batches for training (fairseq HubertDataset / FileAudioDataset semantics, SPEC.md 6): a manifest plus,
+// per utterance, frame labels (.km, pretraining) or token targets (fine-tuning); batches bounded by max_tokens
+// samples over length-sorted utterances. Pretraining ("crop") cuts every batch randomly to its shortest
+// utterance (capped at max_sample_size) and crops the labels to the same span at label_rate; fine-tuning
+// ("pad") zero-pads to the longest utterance and reports the valid lengths. A background thread prepares the
 // next batches so the trainer does not wait on disk. The loader position (epoch, batch) is part of the
 // training state, and every batch is a pure function of (seed, epoch, batch index), so resume is exact.
 #pragma once
@@ -18,7 +20,9 @@ namespace hm {
 
 struct DatasetConfig {
   std::string manifest;    // train.tsv
-  std::string labels;      // train.km (one line per manifest entry)
+  bool crop = true;        // true: pretraining crop to the shortest; false: pad to the longest
+  std::string labels;      // crop mode: train.km (one line per manifest entry)
+  std::vector<std::vector<int32_t>> transcripts;  // pad mode: token ids per manifest entry (may be empty)
   double label_rate = 100.0;
   int64_t max_tokens = 1400000;       // samples per batch (fairseq max_tokens)
   int64_t min_sample_size = 32000;    // utterances shorter than this are skipped (2 s)
@@ -30,19 +34,21 @@ struct DatasetConfig {
 };
 
 struct Batch {
-  Tensor wave;                         // (B, L) float32, every row cropped to L = the shortest utterance
-  Tensor labels;                       // (B, F) int64 labels of the cropped span (F = round(L * label_rate / sr))
+  Tensor wave;                         // (B, L) float32: cropped to the shortest (crop) or zero-padded (pad)
+  Tensor labels;                       // crop: (B, F) int64 labels of the span (F = round(L * label_rate / sr))
+  std::vector<int64_t> lengths;        // pad: valid samples per row
+  std::vector<std::vector<int32_t>> transcripts;  // pad: token ids per row
   std::vector<int64_t> utterances;     // manifest indices
   int64_t epoch = 0, index = 0;        // position of this batch
   double audio_seconds() const;
 };
 
-class PretrainDataset {
+class AudioDataset {
  public:
-  explicit PretrainDataset(const DatasetConfig& cfg);
-  ~PretrainDataset();
-  PretrainDataset(const PretrainDataset&) = delete;
-  PretrainDataset& operator=(const PretrainDataset&) = delete;
+  explicit AudioDataset(const DatasetConfig& cfg);
+  ~AudioDataset();
+  AudioDataset(const AudioDataset&) = delete;
+  AudioDataset& operator=(const AudioDataset&) = delete;
 
   int64_t num_utterances() const { return int64_t(sizes_.size()); }
   int64_t batches_per_epoch() const { return int64_t(batches_.size()); }
@@ -64,7 +70,7 @@ class PretrainDataset {
   std::string root_;
   std::vector<std::string> paths_;
   std::vector<int64_t> sizes_;                  // samples per usable utterance
-  std::vector<std::vector<int32_t>> labels_;    // per usable utterance
+  std::vector<std::vector<int32_t>> labels_;    // per usable utterance: frame labels (crop) or tokens (pad)
   std::vector<std::vector<int64_t>> batches_;   // fixed batch composition (utterance ids), sorted by length
   int64_t skipped_short_ = 0;
   mutable std::mutex cache_mutex_;

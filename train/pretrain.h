@@ -45,7 +45,42 @@ struct PretrainConfig {
   Json to_json() const;
   static PretrainConfig from_json(const Json& j, const std::string& source);
   void validate() const;  // errors name the field
+  template <class F>
+  static void visit(PretrainConfig& c, F&& f);  // every field: f(name, field, help), see train/options.h
 };
+
+template <class F>
+void PretrainConfig::visit(PretrainConfig& c, F&& f) {
+  f("model", c.model, "model preset (see `hubmamba models`) or JSON model config");
+  f("data", c.data, "directory with <split>.tsv (fairseq manifest)");
+  f("labels", c.labels, "directory with <split>.km frame labels");
+  f("split", c.split, "manifest/label split name");
+  f("out", c.out, "run directory (checkpoints, metrics.jsonl, curves.png)");
+  f("num-classes", c.num_classes, "label classes (0: max label + 1)");
+  f("label-rate", c.label_rate, "label frame rate in Hz (100: MFCC labels, 50: hidden-unit labels)");
+  f("max-updates", c.max_updates, "optimiser updates");
+  f("warmup-updates", c.warmup_updates, "linear warm-up updates");
+  f("lr", c.lr, "peak learning rate");
+  f("end-lr", c.end_lr, "learning rate at max-updates (polynomial decay, power 1)");
+  f("weight-decay", c.weight_decay, "decoupled weight decay (not on biases, norms, A_log, D)");
+  f("clip-norm", c.clip_norm, "global gradient-norm clip (0 = off)");
+  f("update-freq", c.update_freq, "batches accumulated per update");
+  f("max-tokens", c.max_tokens, "audio samples per batch");
+  f("min-sample-size", c.min_sample_size, "skip utterances shorter than this many samples");
+  f("max-sample-size", c.max_sample_size, "crop batches to at most this many samples");
+  f("max-utterances", c.max_utterances, "use only the first N utterances (0 = all)");
+  f("mask-prob", c.mask_prob, "span-mask probability");
+  f("mask-length", c.mask_length, "span length in frames");
+  f("pred-masked-weight", c.pred_masked_weight, "loss weight of masked frames");
+  f("pred-nomask-weight", c.pred_nomask_weight, "loss weight of unmasked frames");
+  f("feature-pen-weight", c.feature_pen_weight, "weight of the CNN feature penalty");
+  f("log-interval", c.log_interval, "updates between progress lines");
+  f("save-interval", c.save_interval, "updates between checkpoints");
+  f("max-minutes", c.max_minutes, "wall-clock budget in minutes (0 = none); stops with a checkpoint");
+  f("seed", c.seed, "random seed (weights, data order, masks, dropout)");
+  f("resume", c.resume, "continue the run in --out from checkpoint_last");
+  f("quiet", c.quiet, "no progress lines");
+}
 
 // Declare every PretrainConfig field as a CLI option (so --help documents them) plus --config FILE.
 void add_pretrain_options(cli::Args& args);

@@ -12,14 +12,22 @@ namespace hm {
 
 double Batch::audio_seconds() const { return double(wave.numel()) / kSampleRate; }
 
-PretrainDataset::PretrainDataset(const DatasetConfig& cfg) : cfg_(cfg) {
+AudioDataset::AudioDataset(const DatasetConfig& cfg) : cfg_(cfg) {
   check(cfg.max_tokens > 0 && cfg.min_sample_size >= 0 && cfg.max_sample_size > 0, "dataset: max_tokens, ",
         "min_sample_size and max_sample_size must be positive");
   check(cfg.label_rate > 0, "dataset: label_rate must be positive, got ", cfg.label_rate);
   const Manifest m = read_manifest(cfg.manifest);
-  const auto km = read_km(cfg.labels);
-  validate_line_count(cfg.manifest, m, cfg.labels, km.size());
-  validate_km(cfg.manifest, m, cfg.labels, km, cfg.label_rate);
+  std::vector<std::vector<int32_t>> km;
+  if (cfg.crop) {
+    km = read_km(cfg.labels);
+    validate_line_count(cfg.manifest, m, cfg.labels, km.size());
+    validate_km(cfg.manifest, m, cfg.labels, km, cfg.label_rate);
+  } else {
+    km = cfg.transcripts;
+    check(km.empty() || km.size() == m.entries.size(), cfg.manifest, ": ", m.entries.size(), " utterances but ",
+          km.size(), " transcripts");
+    km.resize(m.entries.size());
+  }
   const size_t n = cfg.max_utterances > 0 ? std::min(m.entries.size(), size_t(cfg.max_utterances)) : m.entries.size();
   for (size_t i = 0; i < n; ++i) {
     if (m.entries[i].num_samples < cfg.min_sample_size) {
@@ -41,7 +49,7 @@ PretrainDataset::PretrainDataset(const DatasetConfig& cfg) : cfg_(cfg) {
   std::vector<int64_t> cur;
   int64_t longest = 0;
   for (int64_t u : order) {
-    const int64_t len = std::min(sizes_[u], cfg.max_sample_size);
+    const int64_t len = cfg.crop ? std::min(sizes_[u], cfg.max_sample_size) : sizes_[u];
     if (!cur.empty() && int64_t(cur.size() + 1) * std::max(longest, len) > cfg.max_tokens) {
       batches_.push_back(cur);
       cur.clear();
@@ -53,15 +61,15 @@ PretrainDataset::PretrainDataset(const DatasetConfig& cfg) : cfg_(cfg) {
   if (!cur.empty()) batches_.push_back(cur);
 }
 
-PretrainDataset::~PretrainDataset() { stop_worker(); }
+AudioDataset::~AudioDataset() { stop_worker(); }
 
-double PretrainDataset::total_seconds() const {
+double AudioDataset::total_seconds() const {
   double s = 0;
   for (int64_t n : sizes_) s += double(n);
   return s / kSampleRate;
 }
 
-std::vector<int64_t> PretrainDataset::epoch_order(int64_t epoch) const {
+std::vector<int64_t> AudioDataset::epoch_order(int64_t epoch) const {
   // Shuffle batches per epoch with a generator keyed by (seed, epoch): the same order whatever happened before.
   Generator gen(cfg_.seed * 1000003ULL + uint64_t(epoch));
   std::vector<int64_t> order(batches_.size());
@@ -70,7 +78,7 @@ std::vector<int64_t> PretrainDataset::epoch_order(int64_t epoch) const {
   return order;
 }
 
-std::vector<float> PretrainDataset::audio(int64_t utt) const {
+std::vector<float> AudioDataset::audio(int64_t utt) const {
   {
     std::lock_guard<std::mutex> lock(cache_mutex_);
     if (!cache_[size_t(utt)].empty()) return cache_[size_t(utt)];
@@ -85,7 +93,7 @@ std::vector<float> PretrainDataset::audio(int64_t utt) const {
   return a.samples;
 }
 
-Batch PretrainDataset::make_batch(int64_t epoch, int64_t index) const {
+Batch AudioDataset::make_batch(int64_t epoch, int64_t index) const {
   check(index >= 0 && index < batches_per_epoch(), "dataset: batch ", index, " out of range (", batches_per_epoch(),
         " per epoch)");
   const std::vector<int64_t> order = epoch_order(epoch);
@@ -94,9 +102,22 @@ Batch PretrainDataset::make_batch(int64_t epoch, int64_t index) const {
   b.epoch = epoch;
   b.index = index;
   b.utterances = members;
-  int64_t L = cfg_.max_sample_size;
-  for (int64_t u : members) L = std::min(L, sizes_[u]);
   const int64_t B = int64_t(members.size());
+  if (!cfg_.crop) {  // pad mode: zero-pad to the longest, keep every sample
+    int64_t L = 0;
+    for (int64_t u : members) L = std::max(L, sizes_[size_t(u)]);
+    b.wave = zeros({B, L}, DType::f32);
+    for (int64_t i = 0; i < B; ++i) {
+      const int64_t u = members[size_t(i)];
+      const std::vector<float> a = audio(u);
+      std::copy(a.begin(), a.end(), b.wave.data<float>() + i * L);
+      b.lengths.push_back(sizes_[size_t(u)]);
+      b.transcripts.push_back(labels_[size_t(u)]);
+    }
+    return b;
+  }
+  int64_t L = cfg_.max_sample_size;
+  for (int64_t u : members) L = std::min(L, sizes_[size_t(u)]);
   // Labels for the crop: fairseq collater_frm_label, frm_start = round(start * rate / sr), frm_size likewise.
   const int64_t F = int64_t(std::lround(double(L) * cfg_.label_rate / kSampleRate));
   b.wave = empty({B, L}, DType::f32);
@@ -119,7 +140,7 @@ Batch PretrainDataset::make_batch(int64_t epoch, int64_t index) const {
   return b;
 }
 
-void PretrainDataset::start(int64_t epoch, int64_t index) {
+void AudioDataset::start(int64_t epoch, int64_t index) {
   stop_worker();
   stop_ = false;
   queue_.clear();
@@ -153,7 +174,7 @@ void PretrainDataset::start(int64_t epoch, int64_t index) {
   });
 }
 
-Batch PretrainDataset::next() {
+Batch AudioDataset::next() {
   std::unique_lock<std::mutex> lock(mutex_);
   check(worker_.joinable(), "dataset: next() before start()");
   cv_.wait(lock, [&] { return !queue_.empty() || !worker_error_.empty(); });
@@ -164,7 +185,7 @@ Batch PretrainDataset::next() {
   return b;
 }
 
-void PretrainDataset::stop_worker() {
+void AudioDataset::stop_worker() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;

@@ -14,84 +14,16 @@
 #include "train/manifest.h"
 #include "train/masking.h"
 #include "train/optim.h"
+#include "train/options.h"
 #include "train/plot.h"
 
 namespace hm {
 namespace fs = std::filesystem;
 
-namespace {
-
-// One place lists every run option: JSON keys, CLI flags and --help text come from it.
-template <class F>
-void visit_fields(PretrainConfig& c, F&& f) {
-  f("model", c.model, "model preset (see `hubmamba models`) or JSON model config");
-  f("data", c.data, "directory with <split>.tsv (fairseq manifest)");
-  f("labels", c.labels, "directory with <split>.km frame labels");
-  f("split", c.split, "manifest/label split name");
-  f("out", c.out, "run directory (checkpoints, metrics.jsonl, curves.png)");
-  f("num-classes", c.num_classes, "label classes (0: max label + 1)");
-  f("label-rate", c.label_rate, "label frame rate in Hz (100: MFCC labels, 50: hidden-unit labels)");
-  f("max-updates", c.max_updates, "optimiser updates");
-  f("warmup-updates", c.warmup_updates, "linear warm-up updates");
-  f("lr", c.lr, "peak learning rate");
-  f("end-lr", c.end_lr, "learning rate at max-updates (polynomial decay, power 1)");
-  f("weight-decay", c.weight_decay, "decoupled weight decay (not on biases, norms, A_log, D)");
-  f("clip-norm", c.clip_norm, "global gradient-norm clip (0 = off)");
-  f("update-freq", c.update_freq, "batches accumulated per update");
-  f("max-tokens", c.max_tokens, "audio samples per batch");
-  f("min-sample-size", c.min_sample_size, "skip utterances shorter than this many samples");
-  f("max-sample-size", c.max_sample_size, "crop batches to at most this many samples");
-  f("max-utterances", c.max_utterances, "use only the first N utterances (0 = all)");
-  f("mask-prob", c.mask_prob, "span-mask probability");
-  f("mask-length", c.mask_length, "span length in frames");
-  f("pred-masked-weight", c.pred_masked_weight, "loss weight of masked frames");
-  f("pred-nomask-weight", c.pred_nomask_weight, "loss weight of unmasked frames");
-  f("feature-pen-weight", c.feature_pen_weight, "weight of the CNN feature penalty");
-  f("log-interval", c.log_interval, "updates between progress lines");
-  f("save-interval", c.save_interval, "updates between checkpoints");
-  f("max-minutes", c.max_minutes, "wall-clock budget in minutes (0 = none); stops with a checkpoint");
-  f("seed", c.seed, "random seed (weights, data order, masks, dropout)");
-  f("resume", c.resume, "continue the run in --out from checkpoint_last");
-  f("quiet", c.quiet, "no progress lines");
-}
-
-struct Binder {
-  // to_json
-  Json* out = nullptr;
-  void operator()(const char* k, std::string& v, const char*) { (*out)[k] = v; }
-  void operator()(const char* k, int64_t& v, const char*) { (*out)[k] = v; }
-  void operator()(const char* k, uint64_t& v, const char*) { (*out)[k] = Json(int64_t(v)); }
-  void operator()(const char* k, double& v, const char*) { (*out)[k] = v; }
-  void operator()(const char* k, bool& v, const char*) { (*out)[k] = v; }
-};
-
-}  // namespace
-
-Json PretrainConfig::to_json() const {
-  Json j = Json::object();
-  PretrainConfig copy = *this;
-  Binder b{&j};
-  visit_fields(copy, b);
-  return j;
-}
+Json PretrainConfig::to_json() const { return options::to_json(*this); }
 
 PretrainConfig PretrainConfig::from_json(const Json& j, const std::string& source) {
-  PretrainConfig c;
-  std::vector<std::string> known;
-  visit_fields(c, [&](const char* k, auto&, const char*) { known.push_back(k); });
-  for (const auto& [k, v] : j.as_object(source))
-    check(std::find(known.begin(), known.end(), k) != known.end(), source, ": unknown field '", k, "'");
-  visit_fields(c, [&](const char* k, auto& v, const char*) {
-    if (!j.contains(k)) return;
-    const std::string where = source + "." + k;
-    using V = std::remove_reference_t<decltype(v)>;
-    if constexpr (std::is_same_v<V, std::string>) v = j.at(k).as_string(where);
-    else if constexpr (std::is_same_v<V, bool>) v = j.at(k).as_bool(where);
-    else if constexpr (std::is_same_v<V, double>) v = j.at(k).as_number(where);
-    else if constexpr (std::is_same_v<V, uint64_t>) v = uint64_t(j.at(k).as_int(where));
-    else v = j.at(k).as_int(where);
-  });
-  return c;
+  return options::from_json<PretrainConfig>(j, source);
 }
 
 void PretrainConfig::validate() const {
@@ -111,34 +43,9 @@ void PretrainConfig::validate() const {
   check(pred_masked_weight > 0 || pred_nomask_weight > 0, "pretrain: at least one prediction weight must be > 0");
 }
 
-void add_pretrain_options(cli::Args& args) {
-  args.option("config", "", "JSON run config (fields as the long options below, e.g. \"max-updates\")");
-  PretrainConfig defaults;
-  visit_fields(defaults, [&](const char* k, auto& v, const char* help) {
-    using V = std::remove_reference_t<decltype(v)>;
-    if constexpr (std::is_same_v<V, bool>) args.flag(k, help);
-    else if constexpr (std::is_same_v<V, std::string>) args.option(k, v, help);
-    else {
-      std::ostringstream os;
-      os << v;
-      args.option(k, os.str(), help);
-    }
-  });
-}
+void add_pretrain_options(cli::Args& args) { options::add_to_args<PretrainConfig>(args); }
 
-PretrainConfig pretrain_config_from_args(const cli::Args& args) {
-  PretrainConfig c;
-  if (!args.str("config").empty()) c = PretrainConfig::from_json(Json::parse_file(args.str("config")), args.str("config"));
-  visit_fields(c, [&](const char* k, auto& v, const char*) {
-    if (!args.given(k)) return;
-    using V = std::remove_reference_t<decltype(v)>;
-    if constexpr (std::is_same_v<V, bool>) v = args.on(k);
-    else if constexpr (std::is_same_v<V, std::string>) v = args.str(k);
-    else if constexpr (std::is_same_v<V, double>) v = args.real(k);
-    else v = V(args.integer(k));
-  });
-  return c;
-}
+PretrainConfig pretrain_config_from_args(const cli::Args& args) { return options::from_args<PretrainConfig>(args); }
 
 namespace {
 
@@ -255,7 +162,7 @@ PretrainResult run_pretraining(const PretrainConfig& cfg) {
   dc.max_sample_size = cfg.max_sample_size;
   dc.max_utterances = cfg.max_utterances;
   dc.seed = cfg.seed;
-  PretrainDataset ds(dc);
+  AudioDataset ds(dc);
 
   HubertModel model(mc, cfg.seed);
   model.train();
