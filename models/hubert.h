@@ -41,9 +41,11 @@ class HubertModel : public Module {
  public:
   HubertModel(const ModelConfig& cfg, uint64_t seed, DType dtype = DType::f32);
   // wave (B, L); sample_lengths (B,) or empty (all L); frame_mask (B, T) u8 (1 = replace by mask_emb) or
-  // undefined. Layerdrop applies in training mode. keep_hidden: return every layer's output.
+  // undefined; channel_mask (B, d) u8 (1 = zero that channel in every frame, fine-tuning) or undefined.
+  // Layerdrop applies in training mode. keep_hidden: return every layer's output. feature_grad_mult == 0 runs
+  // the CNN without recording gradients (fine-tuning freezes it).
   HubertOutput forward(const Tensor& wave, const std::vector<int64_t>& sample_lengths, const Tensor& frame_mask,
-                       bool keep_hidden) const;
+                       bool keep_hidden, const Tensor& channel_mask = Tensor()) const;
   // Cosine-similarity logits / logit_temp of the projected frames (N, d) against the label embeddings: (N, C).
   Tensor logits(const Tensor& frames) const;
   // Number of CNN frames for `samples` input samples.

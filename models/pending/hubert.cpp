@@ -86,16 +86,22 @@ HubertModel::HubertModel(const ModelConfig& c, uint64_t seed, DType dtype) : cfg
 }
 
 HubertOutput HubertModel::forward(const Tensor& wave, const std::vector<int64_t>& sample_lengths,
-                                  const Tensor& frame_mask, bool keep_hidden) const {
+                                  const Tensor& frame_mask, bool keep_hidden, const Tensor& channel_mask) const {
   HubertOutput out;
   const int64_t B = wave.size(0), L = wave.size(1);
   check(sample_lengths.empty() || int64_t(sample_lengths.size()) == B, "HubertModel: ", sample_lengths.size(),
         " lengths for a batch of ", B);
-  Tensor cnn = feature_extractor->forward(wave).transpose(1, 2).contiguous();  // (B, T, C)
+  Tensor cnn;  // (B, T, C)
+  if (cfg.feature_grad_mult == 0.0) {
+    NoGradGuard frozen;
+    cnn = feature_extractor->forward(wave).transpose(1, 2).contiguous();
+  } else {
+    cnn = feature_extractor->forward(wave).transpose(1, 2).contiguous();
+  }
   const int64_t T = cnn.size(1);
   out.cnn = cnn;
   out.features_pen = mean(mul(cnn, cnn));  // fairseq: features.float().pow(2).mean()
-  Tensor f = cfg.feature_grad_mult != 1.0 ? scale_grad(cnn, cfg.feature_grad_mult) : cnn;
+  Tensor f = (cfg.feature_grad_mult != 1.0 && cfg.feature_grad_mult != 0.0) ? scale_grad(cnn, cfg.feature_grad_mult) : cnn;
   f = feature_layer_norm->forward(f);
   Tensor x = dropout_if(feature_projection->forward(f), cfg.dropout_input, is_training());  // (B, T, d)
 
@@ -119,6 +125,11 @@ HubertOutput HubertModel::forward(const Tensor& wave, const std::vector<int64_t>
     check(frame_mask.shape() == Shape({B, T}), "HubertModel: frame mask of shape ", frame_mask.shape(),
           " for ", T, " frames of a batch of ", B);
     x = where(frame_mask.unsqueeze(2), mask_embedding, x);  // masked frames take the learned mask embedding
+  }
+  if (channel_mask.defined()) {
+    check(channel_mask.shape() == Shape({B, cfg.d_model}), "HubertModel: channel mask of shape ", channel_mask.shape(),
+          " for a batch of ", B, " x ", cfg.d_model);
+    x = masked_fill(x, channel_mask.unsqueeze(1), 0.0);  // fairseq apply_mask: x[mask_channel_indices] = 0
   }
   x = add(x, pos_conv->forward(x));
   if (!layer_norm_first(cfg)) x = encoder_layer_norm->forward(x);
