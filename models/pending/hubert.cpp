@@ -100,8 +100,10 @@ HubertOutput HubertModel::forward(const Tensor& wave, const std::vector<int64_t>
   }
   const int64_t T = cnn.size(1);
   out.cnn = cnn;
-  out.features_pen = mean(mul(cnn, cnn));  // fairseq: features.float().pow(2).mean()
   Tensor f = (cfg.feature_grad_mult != 1.0 && cfg.feature_grad_mult != 0.0) ? scale_grad(cnn, cfg.feature_grad_mult) : cnn;
+  // fairseq hubert.py: features_pen = features.float().pow(2).mean(), taken after GradMultiply, so the penalty's
+  // gradient into the CNN is scaled by feature_grad_mult as well.
+  out.features_pen = mean(mul(f, f));
   f = feature_layer_norm->forward(f);
   Tensor x = dropout_if(feature_projection->forward(f), cfg.dropout_input, is_training());  // (B, T, d)
 
