@@ -3,3 +3,8 @@
 #include "engine/autograd.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
+#include "ops/activation.h"
+#include "ops/elementwise.h"
+#include "ops/random_ops.h"
+#include "ops/reduce.h"
+#include "ops/softmax.h"
