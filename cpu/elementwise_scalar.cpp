@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "cpu/parallel.h"
 #include "engine/rng.h"
@@ -77,6 +78,19 @@ T apply(BinaryOp op, T a, T b) {
   return a;
 }
 
+// Phi(x) = 0.5 erfc(-x / sqrt 2) and phi(x) = exp(-x^2 / 2) / sqrt(2 pi) evaluated in a wider type, so that the
+// rounding of -x / sqrt 2 and x^2 (up to x^2 ulp of the result in the tails) stays below T's precision.
+template <class T>
+using Wide = std::conditional_t<sizeof(T) == 4, double, long double>;
+template <class T>
+T normal_cdf(T x) {
+  return T(Wide<T>(0.5) * std::erfc(-Wide<T>(x) / std::sqrt(Wide<T>(2))));
+}
+template <class T>
+T normal_pdf(T x) {
+  return T(std::exp(Wide<T>(-0.5) * Wide<T>(x) * Wide<T>(x)) / std::sqrt(Wide<T>(2 * M_PI)));
+}
+
 template <class T>
 T sigmoid(T x) {
   return T(1) / (T(1) + std::exp(-x));
@@ -109,7 +123,7 @@ T unary_value(UnaryOp op, T x, T p) {
       return x < T(0) ? T(0) : x;  // NaN stays NaN (torch.relu)
     // gelu = x * Phi(x), Phi(x) = 0.5 (1 + erf(x / sqrt 2)) = 0.5 erfc(-x / sqrt 2) (torch gelu, approximate='none')
     case UnaryOp::gelu:
-      return T(0.5) * x * std::erfc(-x * T(M_SQRT1_2));
+      return x * normal_cdf(x);
     case UnaryOp::silu:
       return x * sigmoid(x);
     // torch.nn.functional.softplus(x, beta=1, threshold=20): x above the threshold, log1p(exp(x)) below
@@ -139,11 +153,8 @@ T unary_derivative(UnaryOp op, T x, T y, T p) {
     case UnaryOp::relu:
       return y > T(0) ? T(1) : T(0);
     // d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)  (PyTorch GeluBackward, 'none')
-    case UnaryOp::gelu: {
-      const T cdf = T(0.5) * std::erfc(-x * T(M_SQRT1_2));
-      const T pdf = std::exp(T(-0.5) * x * x) * T(0.5 * M_2_SQRTPI * M_SQRT1_2);
-      return cdf + x * pdf;
-    }
+    case UnaryOp::gelu:
+      return normal_cdf(x) + x * normal_pdf(x);
     // d/dx x s(x) = s (1 + x (1 - s))  (PyTorch silu_backward)
     case UnaryOp::silu: {
       const T s = sigmoid(x);
