@@ -42,7 +42,8 @@ class KernelTable : public KernelTableBase {
 
   // Higher priority wins by default; "scalar" should use 0.
   void add(const std::string& variant, Fn fn, int priority) {
-    check(entries_.find(variant) == entries_.end(), "kernel table ", op_, ": variant ", variant, " registered twice");
+    check(entries_.find(variant) == entries_.end(), "kernel table ", op_, ": variant ", variant,
+          " registered twice");
     entries_[variant] = {fn, priority};
   }
   const std::string& op() const override { return op_; }
