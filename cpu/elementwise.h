@@ -54,7 +54,7 @@ using UnaryBackwardFn = void (*)(UnaryOp op, const T* x, const T* y, const T* gy
 // out[r] = reduce_c x[r, c]                                      x: (rows, cols), out: (rows); cols >= 1 for max
 template <class T>
 using ReduceRowsFn = void (*)(ReduceOp op, const T* x, T* out, int64_t rows, int64_t cols);
-// out[c] = reduce_r x[r * ld + c]                                x: (rows, ld) of which cols used, out: (cols)
+// out[c] = reduce_r x[r * ld + c]    x: (rows, ld) of which cols used, out: (cols); rows >= 1 for max
 template <class T>
 using ReduceColsFn = void (*)(ReduceOp op, const T* x, T* out, int64_t rows, int64_t cols, int64_t ld);
 // Row-wise over the last axis: softmax / log_softmax y: (rows, cols); logsumexp y: (rows).

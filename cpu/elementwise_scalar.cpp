@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "cpu/parallel.h"
 #include "engine/rng.h"
@@ -96,6 +97,54 @@ T sigmoid(T x) {
   return T(1) / (T(1) + std::exp(-x));
 }
 
+// Call f(std::integral_constant<Op, op>) so that every op gets its own loop with the op a compile-time constant
+// (the switch leaves the inner loop, and simple ops vectorise).
+template <class F>
+void with_op(BinaryOp op, F&& f) {
+  switch (op) {
+    case BinaryOp::add:
+      return f(std::integral_constant<BinaryOp, BinaryOp::add>());
+    case BinaryOp::sub:
+      return f(std::integral_constant<BinaryOp, BinaryOp::sub>());
+    case BinaryOp::mul:
+      return f(std::integral_constant<BinaryOp, BinaryOp::mul>());
+    case BinaryOp::div:
+      return f(std::integral_constant<BinaryOp, BinaryOp::div>());
+    case BinaryOp::rsub:
+      return f(std::integral_constant<BinaryOp, BinaryOp::rsub>());
+    case BinaryOp::rdiv:
+      return f(std::integral_constant<BinaryOp, BinaryOp::rdiv>());
+  }
+}
+
+template <class F>
+void with_op(UnaryOp op, F&& f) {
+  switch (op) {
+    case UnaryOp::neg:
+      return f(std::integral_constant<UnaryOp, UnaryOp::neg>());
+    case UnaryOp::exp:
+      return f(std::integral_constant<UnaryOp, UnaryOp::exp>());
+    case UnaryOp::log:
+      return f(std::integral_constant<UnaryOp, UnaryOp::log>());
+    case UnaryOp::sqrt:
+      return f(std::integral_constant<UnaryOp, UnaryOp::sqrt>());
+    case UnaryOp::tanh:
+      return f(std::integral_constant<UnaryOp, UnaryOp::tanh>());
+    case UnaryOp::sigmoid:
+      return f(std::integral_constant<UnaryOp, UnaryOp::sigmoid>());
+    case UnaryOp::relu:
+      return f(std::integral_constant<UnaryOp, UnaryOp::relu>());
+    case UnaryOp::gelu:
+      return f(std::integral_constant<UnaryOp, UnaryOp::gelu>());
+    case UnaryOp::silu:
+      return f(std::integral_constant<UnaryOp, UnaryOp::silu>());
+    case UnaryOp::softplus:
+      return f(std::integral_constant<UnaryOp, UnaryOp::softplus>());
+    case UnaryOp::pow:
+      return f(std::integral_constant<UnaryOp, UnaryOp::pow>());
+  }
+}
+
 // max that propagates NaN like torch.max (a plain `>` comparison would drop a NaN seen after the first element).
 template <class T>
 T max_nan(T m, T x) {
@@ -105,7 +154,7 @@ T max_nan(T m, T x) {
 }  // namespace
 
 template <class T>
-T unary_value(UnaryOp op, T x, T p) {
+inline T unary_value(UnaryOp op, T x, T p) {
   switch (op) {
     case UnaryOp::neg:
       return -x;
@@ -136,7 +185,7 @@ T unary_value(UnaryOp op, T x, T p) {
 }
 
 template <class T>
-T unary_derivative(UnaryOp op, T x, T y, T p) {
+inline T unary_derivative(UnaryOp op, T x, T y, T p) {
   switch (op) {
     case UnaryOp::neg:
       return T(-1);
@@ -172,43 +221,55 @@ T unary_derivative(UnaryOp op, T x, T y, T p) {
 
 template <class T>
 void binary(BinaryOp op, const T* a, const T* b, T* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = apply(op, a[i], b[i]);
+  with_op(op, [&](auto k) {
+    for (int64_t i = 0; i < n; ++i) out[i] = apply(k.value, a[i], b[i]);
+  });
 }
 
 template <class T>
 void binary_row(BinaryOp op, const T* a, const T* b, T* out, int64_t rows, int64_t cols) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = apply(op, a[r * cols + c], b[c]);
+  with_op(op, [&](auto k) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = apply(k.value, a[r * cols + c], b[c]);
+  });
 }
 
 template <class T>
 void binary_col(BinaryOp op, const T* a, const T* b, T* out, int64_t rows, int64_t cols) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = apply(op, a[r * cols + c], b[r]);
+  with_op(op, [&](auto k) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = apply(k.value, a[r * cols + c], b[r]);
+  });
 }
 
 template <class T>
 void binary_scalar(BinaryOp op, const T* a, T s, T* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = apply(op, a[i], s);
+  with_op(op, [&](auto k) {
+    for (int64_t i = 0; i < n; ++i) out[i] = apply(k.value, a[i], s);
+  });
 }
 
 template <class T>
 void unary(UnaryOp op, const T* x, T* y, int64_t n, T param) {
-  for (int64_t i = 0; i < n; ++i) y[i] = unary_value(op, x[i], param);
+  with_op(op, [&](auto k) {
+    for (int64_t i = 0; i < n; ++i) y[i] = unary_value(k.value, x[i], param);
+  });
 }
 
 template <class T>
 void unary_backward(UnaryOp op, const T* x, const T* y, const T* gy, T* gx, int64_t n, T param) {
-  const BackwardReads reads = backward_reads(op);
-  for (int64_t i = 0; i < n; ++i) {
-    const T xi = reads == BackwardReads::input ? x[i] : T(0);
-    const T yi = reads == BackwardReads::output ? y[i] : T(0);
-    // PyTorch writes a hard 0 (not g * 0, which keeps a NaN g) for relu's dead side and for pow(x, 0).
-    if ((op == UnaryOp::relu && !(yi > T(0))) || (op == UnaryOp::pow && param == T(0)))
-      gx[i] = T(0);
-    else
-      gx[i] = gy[i] * unary_derivative(op, xi, yi, param);
-  }
+  with_op(op, [&](auto k) {
+    const BackwardReads reads = backward_reads(k.value);
+    for (int64_t i = 0; i < n; ++i) {
+      const T xi = reads == BackwardReads::input ? x[i] : T(0);
+      const T yi = reads == BackwardReads::output ? y[i] : T(0);
+      // PyTorch writes a hard 0 (not g * 0, which keeps a NaN g) for relu's dead side and for pow(x, 0).
+      if ((k.value == UnaryOp::relu && !(yi > T(0))) || (k.value == UnaryOp::pow && param == T(0)))
+        gx[i] = T(0);
+      else
+        gx[i] = gy[i] * unary_derivative(k.value, xi, yi, param);
+    }
+  });
 }
 
 template <class T>
@@ -229,16 +290,16 @@ void reduce_rows(ReduceOp op, const T* x, T* out, int64_t rows, int64_t cols) {
 
 template <class T>
 void reduce_cols(ReduceOp op, const T* x, T* out, int64_t rows, int64_t cols, int64_t ld) {
-  for (int64_t c = 0; c < cols; ++c) {
-    if (op == ReduceOp::sum) {
-      Acc acc = 0;
-      for (int64_t r = 0; r < rows; ++r) acc += x[r * ld + c];
-      out[c] = T(acc);
-    } else {
-      T m = x[c];
-      for (int64_t r = 1; r < rows; ++r) m = max_nan(m, x[r * ld + c]);
-      out[c] = m;
-    }
+  // Each column is accumulated in row order; rows are the outer loop so the reads stay sequential.
+  if (op == ReduceOp::sum) {
+    std::vector<Acc> acc(size_t(cols), Acc(0));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) acc[size_t(c)] += x[r * ld + c];
+    for (int64_t c = 0; c < cols; ++c) out[c] = T(acc[size_t(c)]);
+  } else {
+    for (int64_t c = 0; c < cols; ++c) out[c] = x[c];
+    for (int64_t r = 1; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) out[c] = max_nan(out[c], x[r * ld + c]);
   }
 }
 

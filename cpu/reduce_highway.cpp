@@ -88,44 +88,34 @@ void ReduceRowsImpl(ReduceOp op, const T* x, T* out, int64_t rows, int64_t cols)
     out[r] = op == ReduceOp::sum ? RowSum(d, x + r * cols, cols) : RowMax(d, x + r * cols, cols);
 }
 
-// out[c] = reduce_r x[r * ld + c]. Each lane accumulates one column in row order, exactly like the scalar loop
-// for the columns left over after the last whole vector, so a column's value does not depend on its position.
+// out[c] = reduce_r x[r * ld + c], accumulated directly in `out` one row at a time so that the reads stream
+// sequentially. Each column is combined in row order, vector lanes and the scalar tail alike, so a column's value
+// does not depend on its position (nor on how the caller splits the columns).
 template <class T>
 void ReduceColsImpl(ReduceOp op, const T* x, T* out, int64_t rows, int64_t cols, int64_t ld) {
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
   const int64_t N = int64_t(hn::Lanes(d));
   const bool sum = op == ReduceOp::sum;
-  const auto combine = [sum](V acc, V v) HWY_ATTR { return sum ? hn::Add(acc, v) : MaxNan(acc, v); };
-  const V init = sum ? hn::Zero(d) : hn::Set(d, -std::numeric_limits<T>::infinity());
-  int64_t c = 0;
-  for (; c + 4 * N <= cols; c += 4 * N) {
-    V a0 = init, a1 = init, a2 = init, a3 = init;
+  std::fill(out, out + cols, sum ? T(0) : -std::numeric_limits<T>::infinity());
+  const auto row_loop = [&](auto combine, auto combine_scalar) {
     for (int64_t r = 0; r < rows; ++r) {
-      const T* row = x + r * ld + c;
-      a0 = combine(a0, hn::LoadU(d, row));
-      a1 = combine(a1, hn::LoadU(d, row + N));
-      a2 = combine(a2, hn::LoadU(d, row + 2 * N));
-      a3 = combine(a3, hn::LoadU(d, row + 3 * N));
+      const T* row = x + r * ld;
+      int64_t c = 0;
+      for (; c + 2 * N <= cols; c += 2 * N) {
+        const V a0 = combine(hn::LoadU(d, out + c), hn::LoadU(d, row + c));
+        const V a1 = combine(hn::LoadU(d, out + c + N), hn::LoadU(d, row + c + N));
+        hn::StoreU(a0, d, out + c);
+        hn::StoreU(a1, d, out + c + N);
+      }
+      for (; c + N <= cols; c += N) hn::StoreU(combine(hn::LoadU(d, out + c), hn::LoadU(d, row + c)), d, out + c);
+      for (; c < cols; ++c) out[c] = combine_scalar(out[c], row[c]);
     }
-    hn::StoreU(a0, d, out + c);
-    hn::StoreU(a1, d, out + c + N);
-    hn::StoreU(a2, d, out + c + 2 * N);
-    hn::StoreU(a3, d, out + c + 3 * N);
-  }
-  for (; c + N <= cols; c += N) {
-    V a = init;
-    for (int64_t r = 0; r < rows; ++r) a = combine(a, hn::LoadU(d, x + r * ld + c));
-    hn::StoreU(a, d, out + c);
-  }
-  for (; c < cols; ++c) {
-    T a = hn::GetLane(init);
-    for (int64_t r = 0; r < rows; ++r) {
-      const T v = x[r * ld + c];
-      a = sum ? a + v : ((std::isnan(v) || v > a) ? v : a);
-    }
-    out[c] = a;
-  }
+  };
+  if (sum)
+    row_loop([](V a, V v) HWY_ATTR { return hn::Add(a, v); }, [](T a, T v) { return a + v; });
+  else
+    row_loop([](V a, V v) HWY_ATTR { return MaxNan(a, v); }, [](T a, T v) { return (std::isnan(v) || v > a) ? v : a; });
 }
 
 template <class T>
