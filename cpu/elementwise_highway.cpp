@@ -186,8 +186,11 @@ void UnaryBackwardImpl(UnaryOp op, const T* x, const T* y, const T* gy, T* gx, i
     case UnaryOp::relu:  // threshold_backward: y > 0 ? g : 0
       return Map2(d, y, gy, gx, n, [zero](V v, V g) HWY_ATTR { return hn::IfThenElseZero(hn::Gt(v, zero), g); });
     case UnaryOp::gelu:  // Phi(x) + x phi(x)
-      return Map2(d, x, gy, gx, n,
-                  [d](V v, V g) HWY_ATTR { return hn::Mul(g, hn::MulAdd(v, NormalPdf(d, v), NormalCdf(d, v))); });
+      return Map2(d, x, gy, gx, n, [d](V v, V g) HWY_ATTR {
+        V pdf;
+        const V cdf = NormalCdfPdf(d, v, pdf);
+        return hn::Mul(g, hn::MulAdd(v, pdf, cdf));
+      });
     case UnaryOp::silu:  // s (1 + x (1 - s))
       return Map2(d, x, gy, gx, n, [d, one](V v, V g) HWY_ATTR {
         const V s = Sigmoid(d, v);
