@@ -7,3 +7,8 @@
 #include "ops/shape.h"
 #include "ops/conv.h"
 #include "ops/attention.h"
+#include "ops/activation.h"
+#include "ops/elementwise.h"
+#include "ops/random_ops.h"
+#include "ops/reduce.h"
+#include "ops/softmax.h"
