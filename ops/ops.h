@@ -3,3 +3,7 @@
 #include "engine/autograd.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
+#include "ops/glu.h"
+#include "ops/loss.h"
+#include "ops/norm.h"
+#include "ops/similarity.h"
