@@ -3,6 +3,8 @@
 // (row of A, row of B) pair per output; here every row norm is computed once and each output is one dot product.
 #include "cpu/cosine.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -15,8 +17,21 @@ namespace {
 template <class T>
 T dot(const T* a, const T* b, int64_t D) {
   T s = 0;
+#pragma omp simd reduction(+ : s)
   for (int64_t k = 0; k < D; ++k) s += a[k] * b[k];
   return s;
+}
+
+// Row-major C (M, N) = alpha * op(A) op(B) + beta * C through OpenBLAS.
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+          int64_t ldb, float beta, float* C, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, blasint(M), blasint(N),
+              blasint(K), alpha, A, blasint(lda), B, blasint(ldb), beta, C, blasint(ldc));
+}
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+          const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, blasint(M), blasint(N),
+              blasint(K), alpha, A, blasint(lda), B, blasint(ldb), beta, C, blasint(ldc));
 }
 
 // Group outputs by the row they touch (counting sort): outputs of row r are order[start[r] .. start[r + 1]).
@@ -79,6 +94,50 @@ void cosine_backward(const T* dy, const T* y, const T* A, const T* norm_a, const
   if (dB) cosine_side_backward(dy, y, B, norm_b, A, norm_a, ib, ia, O, Rb, D, dB);
 }
 
+template <class T>
+void cosine_forward_outer(const T* A, const T* norm_a, const T* B, const T* norm_b, int64_t Ra, int64_t Rb, int64_t D,
+                          T* y) {
+  if (Ra == 0 || Rb == 0) return;
+  if (D == 0) {
+    std::fill(y, y + Ra * Rb, T(0));
+    return;
+  }
+  gemm(false, true, Ra, Rb, D, T(1), A, D, B, D, T(0), y, Rb);  // y = A B^T
+  parallel_for(Ra, 2 * Rb, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      for (int64_t j = 0; j < Rb; ++j) y[i * Rb + j] /= norm_a[i] * norm_b[j];
+  });
+}
+
+template <class T>
+void cosine_backward_outer(const T* dy, const T* y, const T* A, const T* norm_a, const T* B, const T* norm_b,
+                           int64_t Ra, int64_t Rb, int64_t D, T* dA, T* dB) {
+  if (Ra == 0 || Rb == 0 || D == 0) {
+    if (dA) std::fill(dA, dA + Ra * D, T(0));
+    if (dB) std::fill(dB, dB + Rb * D, T(0));
+    return;
+  }
+  std::vector<T> S(size_t(Ra * Rb));                            // (Ra, Rb) dy / (na nb^T)
+  std::vector<T> row(size_t(Ra), T(0)), col(size_t(Rb), T(0));  // sums of dy * y over b, over a
+  for (int64_t i = 0; i < Ra; ++i)
+    for (int64_t j = 0; j < Rb; ++j) {
+      S[size_t(i * Rb + j)] = dy[i * Rb + j] / (norm_a[i] * norm_b[j]);
+      row[size_t(i)] += dy[i * Rb + j] * y[i * Rb + j];
+      col[size_t(j)] += dy[i * Rb + j] * y[i * Rb + j];
+    }
+  // dX = S' Y - (sum / nx^2) X, with the diagonal term applied first and the GEMM accumulating onto it.
+  auto side = [&](const T* X, const T* nx, const std::vector<T>& sums, int64_t R, const T* Y, int64_t Ry,
+                  bool transpose_s, T* dX) {
+    for (int64_t r = 0; r < R; ++r) {
+      const T c = sums[size_t(r)] / (nx[r] * nx[r]);
+      for (int64_t k = 0; k < D; ++k) dX[r * D + k] = -c * X[r * D + k];
+    }
+    gemm(transpose_s, false, R, D, Ry, T(1), S.data(), Rb, Y, D, T(1), dX, D);
+  };
+  if (dA) side(A, norm_a, row, Ra, B, Rb, false, dA);
+  if (dB) side(B, norm_b, col, Rb, A, Ra, true, dB);
+}
+
 template void row_norms<float>(const float*, int64_t, int64_t, float, float*);
 template void row_norms<double>(const double*, int64_t, int64_t, double, double*);
 template void cosine_forward<float>(const float*, const float*, const float*, const float*, const int64_t*,
@@ -91,5 +150,14 @@ template void cosine_backward<float>(const float*, const float*, const float*, c
 template void cosine_backward<double>(const double*, const double*, const double*, const double*, const double*,
                                       const double*, const int64_t*, const int64_t*, int64_t, int64_t, int64_t, int64_t,
                                       double*, double*);
+
+template void cosine_forward_outer<float>(const float*, const float*, const float*, const float*, int64_t, int64_t,
+                                          int64_t, float*);
+template void cosine_forward_outer<double>(const double*, const double*, const double*, const double*, int64_t, int64_t,
+                                           int64_t, double*);
+template void cosine_backward_outer<float>(const float*, const float*, const float*, const float*, const float*,
+                                           const float*, int64_t, int64_t, int64_t, float*, float*);
+template void cosine_backward_outer<double>(const double*, const double*, const double*, const double*, const double*,
+                                            const double*, int64_t, int64_t, int64_t, double*, double*);
 
 }  // namespace hm::cpu

@@ -33,4 +33,23 @@ void cosine_backward(const T* dy, const T* y,      // (O), (O)
                      T* dA,   // (Ra, D) or null
                      T* dB);  // (Rb, D) or null
 
+// Outer-product layout (every row of A against every row of B; y (Ra, Rb) row-major), HuBERT's
+// (T, 1, D) x (1, C, D) logits: the dot products become one BLAS GEMM instead of Ra * Rb strided dots.
+//   y = (A B^T) / (na nb^T)
+template <class T>
+void cosine_forward_outer(const T* A, const T* norm_a,  // (Ra, D), (Ra)
+                          const T* B, const T* norm_b,  // (Rb, D), (Rb)
+                          int64_t Ra, int64_t Rb, int64_t D,
+                          T* y);  // (Ra, Rb)
+
+// The same gradient as cosine_backward, as two GEMMs: with S = dy / (na nb^T) (Ra, Rb),
+//   dA = S B - (rowsum(dy * y) / na^2) A,   dB = S^T A - (colsum(dy * y) / nb^2) B.
+template <class T>
+void cosine_backward_outer(const T* dy, const T* y,      // (Ra, Rb), (Ra, Rb)
+                           const T* A, const T* norm_a,  // (Ra, D), (Ra)
+                           const T* B, const T* norm_b,  // (Rb, D), (Rb)
+                           int64_t Ra, int64_t Rb, int64_t D,
+                           T* dA,   // (Ra, D) or null
+                           T* dB);  // (Rb, D) or null
+
 }  // namespace hm::cpu

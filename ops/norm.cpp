@@ -116,7 +116,7 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& weight_in, const Tensor& bia
              });
              // Fixed-order reduction of the block partials.
              for (auto [partial, out] : {std::pair{&pdw, &dw}, std::pair{&pdb, &db}}) {
-               if (partial->empty()) continue;
+               if (!out->defined()) continue;
                T* po = out->template data<T>();
                std::fill(po, po + C, T(0));
                for (int64_t k = 0; k < blocks; ++k)
@@ -137,8 +137,9 @@ Tensor group_norm(const Tensor& x_in, int64_t num_groups, const Tensor& weight_i
   const Tensor x = x_in.contiguous();
   const Tensor weight = channel_param("group_norm", "weight", weight_in, C, x);
   const Tensor bias = channel_param("group_norm", "bias", bias_in, C, x);
-  const int64_t L = (B * C) > 0 ? x.numel() / (B * C) : 0;  // product of the trailing dims
-  check(L >= 1, "group_norm: input of shape ", x.shape(), " has no elements to normalise");
+  int64_t L = 1;  // product of the trailing dims
+  for (int64_t k = 2; k < x.dim(); ++k) L *= x.size(k);
+  check(L >= 1 && C >= 1, "group_norm: input of shape ", x.shape(), " has no elements to normalise per group");
   const int64_t G = num_groups;
   Tensor y = empty_like(x);
   Tensor mean = empty({B, G}, x.dtype()), rstd = empty({B, G}, x.dtype());  // (B, G)

@@ -53,6 +53,20 @@ Tensor row_index(const Shape& outer, const Shape& bshape) {
   return idx;
 }
 
+// Which side varies fastest when the outputs are every (row of A, row of B) pair: +1 when ia = o / Rb, ib = o % Rb
+// (y is (Ra, Rb)), -1 when ia = o % Ra, ib = o / Ra (y is (Rb, Ra)), 0 for any other pairing.
+int outer_layout(const Tensor& ia, const Tensor& ib, int64_t Ra, int64_t Rb) {
+  const int64_t O = ia.numel();
+  if (O != Ra * Rb || O == 0) return 0;
+  const int64_t *pa = ia.data<int64_t>(), *pb = ib.data<int64_t>();
+  bool ab = true, ba = true;
+  for (int64_t o = 0; o < O && (ab || ba); ++o) {
+    ab = ab && pa[o] == o / Rb && pb[o] == o % Rb;
+    ba = ba && pa[o] == o % Ra && pb[o] == o / Ra;
+  }
+  return ab ? 1 : ba ? -1 : 0;
+}
+
 }  // namespace
 
 Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double eps) {
@@ -78,30 +92,46 @@ Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double e
   const Tensor A = ar.reshape({Ra, D}), B = br.reshape({Rb, D});
   const Tensor ia = row_index(outer_a, out_shape), ib = row_index(outer_b, out_shape);  // (O)
 
+  const int layout = outer_layout(ia, ib, Ra, Rb);
+
   Tensor y = empty({O}, a.dtype());
   Tensor na = empty({Ra}, a.dtype()), nb = empty({Rb}, a.dtype());  // clamped row norms
   dispatch_float(a.dtype(), "cosine_similarity", [&](auto tag) {
     using T = decltype(tag);
     cpu::row_norms<T>(A.data<T>(), Ra, D, T(eps), na.data<T>());
     cpu::row_norms<T>(B.data<T>(), Rb, D, T(eps), nb.data<T>());
-    cpu::cosine_forward<T>(A.data<T>(), na.data<T>(), B.data<T>(), nb.data<T>(), ia.data<int64_t>(), ib.data<int64_t>(),
-                           O, D, y.data<T>());
+    if (layout == 1)
+      cpu::cosine_forward_outer<T>(A.data<T>(), na.data<T>(), B.data<T>(), nb.data<T>(), Ra, Rb, D, y.data<T>());
+    else if (layout == -1)
+      cpu::cosine_forward_outer<T>(B.data<T>(), nb.data<T>(), A.data<T>(), na.data<T>(), Rb, Ra, D, y.data<T>());
+    else
+      cpu::cosine_forward<T>(A.data<T>(), na.data<T>(), B.data<T>(), nb.data<T>(), ia.data<int64_t>(),
+                             ib.data<int64_t>(), O, D, y.data<T>());
   });
   // Saved context: the rows, their clamped norms, the output (for the y * x / |x|^2 term) and the pairings.
   const Tensor Ad = A.detach(), Bd = B.detach(), yd = y.detach();
-  record("cosine_similarity", {A, B}, {y},
-         [Ad, Bd, na, nb, yd, ia, ib, O, Ra, Rb, D](const std::vector<Tensor>& g, const std::vector<bool>& needs) {
-           const Tensor dy = g[0].contiguous();
-           Tensor dA = needs[0] ? empty({Ra, D}, Ad.dtype()) : Tensor();
-           Tensor dB = needs[1] ? empty({Rb, D}, Ad.dtype()) : Tensor();
-           dispatch_float(Ad.dtype(), "cosine_similarity backward", [&](auto tag) {
-             using T = decltype(tag);
-             cpu::cosine_backward<T>(dy.data<T>(), yd.data<T>(), Ad.data<T>(), na.data<T>(), Bd.data<T>(), nb.data<T>(),
-                                     ia.data<int64_t>(), ib.data<int64_t>(), O, Ra, Rb, D,
-                                     dA.defined() ? dA.data<T>() : nullptr, dB.defined() ? dB.data<T>() : nullptr);
-           });
-           return std::vector<Tensor>{dA, dB};
-         });
+  record(
+      "cosine_similarity", {A, B}, {y},
+      [Ad, Bd, na, nb, yd, ia, ib, layout, O, Ra, Rb, D](const std::vector<Tensor>& g, const std::vector<bool>& needs) {
+        const Tensor dy = g[0].contiguous();
+        Tensor dA = needs[0] ? empty({Ra, D}, Ad.dtype()) : Tensor();
+        Tensor dB = needs[1] ? empty({Rb, D}, Ad.dtype()) : Tensor();
+        dispatch_float(Ad.dtype(), "cosine_similarity backward", [&](auto tag) {
+          using T = decltype(tag);
+          T* pdA = dA.defined() ? dA.data<T>() : nullptr;
+          T* pdB = dB.defined() ? dB.data<T>() : nullptr;
+          if (layout == 1)
+            cpu::cosine_backward_outer<T>(dy.data<T>(), yd.data<T>(), Ad.data<T>(), na.data<T>(), Bd.data<T>(),
+                                          nb.data<T>(), Ra, Rb, D, pdA, pdB);
+          else if (layout == -1)
+            cpu::cosine_backward_outer<T>(dy.data<T>(), yd.data<T>(), Bd.data<T>(), nb.data<T>(), Ad.data<T>(),
+                                          na.data<T>(), Rb, Ra, D, pdB, pdA);
+          else
+            cpu::cosine_backward<T>(dy.data<T>(), yd.data<T>(), Ad.data<T>(), na.data<T>(), Bd.data<T>(), nb.data<T>(),
+                                    ia.data<int64_t>(), ib.data<int64_t>(), O, Ra, Rb, D, pdA, pdB);
+        });
+        return std::vector<Tensor>{dA, dB};
+      });
   return y.reshape(out_shape);
 }
 

@@ -69,6 +69,15 @@ TEST(Norm, layer_norm_Gradcheck) {
                    {x3, w3});
 }
 
+TEST(Norm, layer_norm_EmptyBatchGivesZeroParamGrads) {
+  Tensor x = randn_param({0, 4}, 17), w = randn_param({4}, 18), b = randn_param({4}, 19);
+  Tensor y = layer_norm(x, w, b);
+  EXPECT_EQ(y.shape(), (Shape{0, 4}));
+  y.backward(zeros({0, 4}, DType::f64));
+  EXPECT_EQ(w.grad().to_vector<double>(), std::vector<double>(4, 0.0));
+  EXPECT_EQ(b.grad().to_vector<double>(), std::vector<double>(4, 0.0));
+}
+
 TEST(Norm, layer_norm_Errors) {
   Tensor x = zeros({2, 4});
   EXPECT_TRUE(throws_with([&] { layer_norm(x, zeros({3})); }, "weight must have shape (4,)"));
@@ -236,6 +245,9 @@ TEST(Cosine, cosine_similarity_Gradcheck) {
   Tensor e = randn_param({3, 1}, 55), f = randn_param({3, 4}, 56);  // broadcast along the reduced dim
   expect_gradcheck("cosine_similarity",
                    [](const std::vector<Tensor>& in) { return cosine_similarity(in[0], in[1], 1); }, {e, f});
+  Tensor a2 = randn_param({1, 3, 6}, 59), b2 = randn_param({4, 1, 6}, 60);  // outer layout with b varying slowest
+  expect_gradcheck("cosine_similarity",
+                   [](const std::vector<Tensor>& in) { return cosine_similarity(in[0], in[1], -1); }, {a2, b2});
   Tensor g = randn_param({2, 3, 1}, 57), h = randn_param({2, 3, 1}, 58);  // D = 1
   expect_gradcheck("cosine_similarity",
                    [](const std::vector<Tensor>& in) { return cosine_similarity(in[0], in[1], 2); }, {g, h});
@@ -253,6 +265,22 @@ TEST(Cosine, cosine_similarity_HubertLogitsShapeAndErrors) {
     dot += p[size_t(3 * 16 + k)] * e[size_t(2 * 16 + k)], np += p[size_t(3 * 16 + k)] * p[size_t(3 * 16 + k)],
         ne += e[size_t(2 * 16 + k)] * e[size_t(2 * 16 + k)];
   EXPECT_NEAR(y.select(0, 3).select(0, 2).item(), dot / std::sqrt(np * ne), 1e-5);
+  // The GEMM path (every proj row against every embedding, either order) equals the per-pair path, which a
+  // materialised (7, 5, 16) copy of proj forces; so do the gradients.
+  for (bool swap : {false, true}) {
+    SCOPED_TRACE(swap ? "embeddings first" : "proj first");
+    Tensor p1 = proj.clone(), e1 = emb.clone(), p2 = proj.clone(), e2 = emb.clone();
+    for (Tensor* t : {&p1, &e1, &p2, &e2}) t->requires_grad_(true);
+    Tensor dense = p2.expand({7, 5, 16}).contiguous();
+    Tensor fast = swap ? cosine_similarity(e1, p1, -1) : cosine_similarity(p1, e1, -1);
+    Tensor slow = swap ? cosine_similarity(e2, dense, -1) : cosine_similarity(dense, e2, -1);
+    EXPECT_TRUE(all_close(fast, slow, 1e-6, 1e-5));
+    Tensor gy = randn({7, 5}, DType::f32, gen);
+    fast.backward(gy);
+    slow.backward(gy);
+    EXPECT_TRUE(all_close(p1.grad(), p2.grad(), 1e-5, 1e-4));
+    EXPECT_TRUE(all_close(e1.grad(), e2.grad(), 1e-5, 1e-4));
+  }
   EXPECT_TRUE(throws_with([] { cosine_similarity(zeros({3, 4}), zeros({2, 4}), 1); }, "do not broadcast"));
   EXPECT_TRUE(throws_with([] { cosine_similarity(zeros({3, 4}), zeros({3, 4}, DType::f64), 1); }, "dtype mismatch"));
   EXPECT_TRUE(throws_with([] { cosine_similarity(zeros({3, 4}), zeros({3, 4}), 2); }, "out of range"));
