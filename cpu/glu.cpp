@@ -1,56 +1,37 @@
-// GLU kernels (torch.nn.functional.glu; the Conformer convolution module's pointwise conv -> GLU).
+// Scalar reference GLU kernels (the "scalar" variant of the glu_* kernel tables).
 #include "cpu/glu.h"
 
 #include <cmath>
 
-#include "cpu/parallel.h"
-
-namespace hm::cpu {
+namespace hm::cpu::scalar {
 namespace {
 
+// sigmoid through exp(-|v|) <= 1, so nothing overflows for any v (the Highway variant does the same).
 template <class T>
 T sigmoid(T v) {
-  // 1 / (1 + exp(-v)) overflows exp only for v < -709 (f64) / -88 (f32), where it correctly returns 0.
-  return T(1) / (T(1) + std::exp(-v));
+  const T e = std::exp(-std::abs(v));
+  return v >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
 }
 
 }  // namespace
 
 template <class T>
-void glu_forward(const T* x, int64_t P, int64_t H, int64_t Q, T* y) {
-  parallel_for(P * H, 8 * Q, [&](int64_t begin, int64_t end) {
-    for (int64_t ph = begin; ph < end; ++ph) {
-      const int64_t p = ph / H, h = ph % H;
-      const T* a = x + (p * 2 * H + h) * Q;  // (Q) first half
-      const T* b = a + H * Q;                // (Q) second half (the gate)
-      T* yr = y + ph * Q;                    // (Q)
-      for (int64_t q = 0; q < Q; ++q) yr[q] = a[q] * sigmoid(b[q]);
-    }
-  });
+void glu_forward(const T* a, const T* b, int64_t n, T* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = a[i] * sigmoid(b[i]);
 }
 
 template <class T>
-void glu_backward(const T* dy, const T* x, int64_t P, int64_t H, int64_t Q, T* dx) {
-  parallel_for(P * H, 12 * Q, [&](int64_t begin, int64_t end) {
-    for (int64_t ph = begin; ph < end; ++ph) {
-      const int64_t p = ph / H, h = ph % H;
-      const T* a = x + (p * 2 * H + h) * Q;  // (Q)
-      const T* b = a + H * Q;                // (Q)
-      T* da = dx + (p * 2 * H + h) * Q;      // (Q)
-      T* db = da + H * Q;                    // (Q)
-      const T* g = dy + ph * Q;              // (Q)
-      for (int64_t q = 0; q < Q; ++q) {
-        const T s = sigmoid(b[q]);
-        da[q] = g[q] * s;
-        db[q] = g[q] * a[q] * s * (T(1) - s);
-      }
-    }
-  });
+void glu_backward(const T* dy, const T* a, const T* b, int64_t n, T* da, T* db) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T s = sigmoid(b[i]);
+    da[i] = dy[i] * s;
+    db[i] = dy[i] * a[i] * s * (T(1) - s);
+  }
 }
 
-template void glu_forward<float>(const float*, int64_t, int64_t, int64_t, float*);
-template void glu_forward<double>(const double*, int64_t, int64_t, int64_t, double*);
-template void glu_backward<float>(const float*, const float*, int64_t, int64_t, int64_t, float*);
-template void glu_backward<double>(const double*, const double*, int64_t, int64_t, int64_t, double*);
+template void glu_forward<float>(const float*, const float*, int64_t, float*);
+template void glu_forward<double>(const double*, const double*, int64_t, double*);
+template void glu_backward<float>(const float*, const float*, const float*, int64_t, float*, float*);
+template void glu_backward<double>(const double*, const double*, const double*, int64_t, double*, double*);
 
-}  // namespace hm::cpu
+}  // namespace hm::cpu::scalar

@@ -8,24 +8,50 @@ namespace hm::cpu {
 // ---- cross-entropy from logits (torch.nn.functional.cross_entropy = nll_loss(log_softmax(x))) ------------------
 //   lse[i] = log sum_c exp(x[i, c]);  w_i = class_weight[t_i] (1 without weights), 0 when t_i == ignore_index
 //   loss[i] = w_i * (lse[i] - x[i, t_i])
-// Parallel over rows.
+// Variants process rows [0, rows) serially; the op splits rows across threads.
 template <class T>
-void cross_entropy_forward(const T* logits,        // (N, C)
-                           const int64_t* target,  // (N)
-                           const T* class_weight,  // (C) or null
-                           int64_t ignore_index, int64_t N, int64_t C,
-                           T* loss,         // (N)
-                           T* lse,          // (N)
-                           T* row_weight);  // (N): w_i, the mean reduction's denominator terms
+using CrossEntropyForwardFn = void (*)(const T* logits,        // (rows, C)
+                                       const int64_t* target,  // (rows)
+                                       const T* class_weight,  // (C) or null
+                                       int64_t ignore_index, int64_t rows, int64_t C,
+                                       T* loss,         // (rows)
+                                       T* lse,          // (rows)
+                                       T* row_weight);  // (rows): w_i, the mean reduction's denominator terms
 
 // dlogits[i, c] = row_grad[i] * w_i * (softmax(x[i])[c] - [c == t_i])     (rows with w_i = 0 get 0)
 // row_grad[i] = dL / dloss[i] (the reduction's factor times the upstream gradient).
 template <class T>
+using CrossEntropyBackwardFn = void (*)(const T* logits, const int64_t* target, const T* class_weight,
+                                        int64_t ignore_index,
+                                        const T* lse,       // (rows)
+                                        const T* row_grad,  // (rows)
+                                        int64_t rows, int64_t C,
+                                        T* dlogits);  // (rows, C)
+
+namespace scalar {
+template <class T>
+void cross_entropy_forward(const T* logits, const int64_t* target, const T* class_weight, int64_t ignore_index,
+                           int64_t rows, int64_t C, T* loss, T* lse, T* row_weight);
+template <class T>
 void cross_entropy_backward(const T* logits, const int64_t* target, const T* class_weight, int64_t ignore_index,
-                            const T* lse,       // (N)
-                            const T* row_grad,  // (N)
-                            int64_t N, int64_t C,
-                            T* dlogits);  // (N, C)
+                            const T* lse, const T* row_grad, int64_t rows, int64_t C, T* dlogits);
+}  // namespace scalar
+
+// Highway (dynamic dispatch): vectorised max / exp-sum over C (hwy/contrib/math), scalar tail.
+namespace simd {
+void cross_entropy_forward_f32(const float* logits, const int64_t* target, const float* class_weight,
+                               int64_t ignore_index, int64_t rows, int64_t C, float* loss, float* lse,
+                               float* row_weight);
+void cross_entropy_forward_f64(const double* logits, const int64_t* target, const double* class_weight,
+                               int64_t ignore_index, int64_t rows, int64_t C, double* loss, double* lse,
+                               double* row_weight);
+void cross_entropy_backward_f32(const float* logits, const int64_t* target, const float* class_weight,
+                                int64_t ignore_index, const float* lse, const float* row_grad, int64_t rows, int64_t C,
+                                float* dlogits);
+void cross_entropy_backward_f64(const double* logits, const int64_t* target, const double* class_weight,
+                                int64_t ignore_index, const double* lse, const double* row_grad, int64_t rows,
+                                int64_t C, double* dlogits);
+}  // namespace simd
 
 // ---- CTC loss (Graves et al. 2006; PyTorch's CPU ctc_loss, ATen/native/LossCTC.cpp) -------------------------
 // log_probs (T, B, C) are log-softmaxed scores. Batch element b uses targets[off[b] .. off[b] + tl[b]) and frames

@@ -16,6 +16,20 @@ int64_t count_valid(const uint8_t* pad_mask, int64_t B, int64_t L) {
   return n;
 }
 
+// sum over l of (x[l] - shift) (squared when `square`), skipping padded frames (mask[l] != 0; mask may be null).
+template <class T>
+T masked_sum(const T* x, const uint8_t* mask, T shift, int64_t L, bool square = false) {
+  T s = 0;
+  if (square) {
+#pragma omp simd reduction(+ : s)
+    for (int64_t l = 0; l < L; ++l) s += (mask && mask[l]) ? T(0) : (x[l] - shift) * (x[l] - shift);
+  } else {
+#pragma omp simd reduction(+ : s)
+    for (int64_t l = 0; l < L; ++l) s += (mask && mask[l]) ? T(0) : x[l] - shift;
+  }
+  return s;
+}
+
 }  // namespace
 
 template <class T>
@@ -25,20 +39,12 @@ int64_t batch_norm_stats(const T* x, const uint8_t* pad_mask, int64_t B, int64_t
     for (int64_t c = begin; c < end; ++c) {
       // Two passes (mean, then centred squares) for accuracy, over valid frames only.
       T sum = 0;
-      for (int64_t b = 0; b < B; ++b) {
-        const T* xr = x + (b * C + c) * L;  // (L)
-        const uint8_t* mr = pad_mask ? pad_mask + b * L : nullptr;
-        for (int64_t l = 0; l < L; ++l)
-          if (!mr || !mr[l]) sum += xr[l];
-      }
+      for (int64_t b = 0; b < B; ++b)
+        sum += masked_sum(x + (b * C + c) * L, pad_mask ? pad_mask + b * L : nullptr, T(0), L);
       const T m = n > 0 ? sum / T(n) : T(0);
       T sq = 0;
-      for (int64_t b = 0; b < B; ++b) {
-        const T* xr = x + (b * C + c) * L;
-        const uint8_t* mr = pad_mask ? pad_mask + b * L : nullptr;
-        for (int64_t l = 0; l < L; ++l)
-          if (!mr || !mr[l]) sq += (xr[l] - m) * (xr[l] - m);
-      }
+      for (int64_t b = 0; b < B; ++b)
+        sq += masked_sum(x + (b * C + c) * L, pad_mask ? pad_mask + b * L : nullptr, m, L, true);
       mean[c] = m;
       var[c] = n > 0 ? sq / T(n) : T(0);
     }
@@ -84,6 +90,7 @@ void batch_norm_backward(const T* dy, const T* x, const uint8_t* pad_mask, const
       for (int64_t b = 0; b < B; ++b) {
         const T* xr = x + (b * C + c) * L;    // (L)
         const T* dyr = dy + (b * C + c) * L;  // (L)
+#pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)
         for (int64_t l = 0; l < L; ++l) {
           sum_dy += dyr[l];
           sum_dy_xhat += dyr[l] * (xr[l] - m) * s;

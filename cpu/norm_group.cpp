@@ -1,7 +1,8 @@
 // Group norm on (B, C, L) (torch.nn.functional.group_norm; HuBERT's GroupNorm(512, 512) after the first conv).
 // Each (b, g) is one "row" of C/G * L elements normalised with its own mean / rstd; weight and bias are per
 // channel. Parallel over (b, g); the per-channel weight/bias gradients are reduced over b afterwards from per-(b,
-// c) partial sums (the ds/db buffers of ATen's GroupNormKernel), so no two threads write the same element.
+// c) partial sums (the ds/db buffers of ATen's GroupNormKernel), so no two threads write the same element. The
+// reductions are `omp simd` (vectorised, lane-wise partial sums), deterministic for a given build.
 #include <cmath>
 #include <vector>
 
@@ -21,9 +22,11 @@ void group_norm_forward(const T* x, const T* weight, const T* bias, T eps, int64
       const T* xg = x + bg * n;  // (cg, L): groups are contiguous in (B, C, L)
       T* yg = y + bg * n;        // (cg, L)
       T sum = 0;
+#pragma omp simd reduction(+ : sum)
       for (int64_t i = 0; i < n; ++i) sum += xg[i];
       const T m = sum / T(n);
       T sq = 0;
+#pragma omp simd reduction(+ : sq)
       for (int64_t i = 0; i < n; ++i) sq += (xg[i] - m) * (xg[i] - m);
       const T s = T(1) / std::sqrt(sq / T(n) + eps);
       for (int64_t j = 0; j < cg; ++j) {
@@ -55,6 +58,7 @@ void group_norm_backward(const T* dy, const T* x, const T* weight, const T* mean
       for (int64_t j = 0; j < cg; ++j) {
         const int64_t c = g * cg + j;
         T dsum = 0, dxsum = 0;
+#pragma omp simd reduction(+ : dsum, dxsum)
         for (int64_t l = 0; l < L; ++l) {
           dsum += dyg[j * L + l];
           dxsum += dyg[j * L + l] * (xg[j * L + l] - m) * s;

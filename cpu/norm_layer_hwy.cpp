@@ -2,13 +2,17 @@
 // (cpu/norm_layer.cpp) with the channel loops vectorised, two accumulators per reduction for ILP, and a scalar
 // tail for C not a multiple of the vector width. Compiled once per SIMD target (foreach_target.h) and picked at
 // run time (HWY_DYNAMIC_DISPATCH).
+// foreach_target.h re-includes this file once per target; highway.h and the contrib headers must follow it.
+// clang-format off
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "cpu/norm_layer_hwy.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+// clang-format on
+
 #include <cmath>
 
 #include "cpu/norm.h"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-#include "hwy/highway.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace hm::cpu {

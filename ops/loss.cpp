@@ -7,13 +7,45 @@
 #include <memory>
 #include <vector>
 
-#include "cpu/loss.h"
+#include "cpu/parallel.h"
 #include "engine/autograd.h"
-#include "ops/registry.h"
 
 namespace hm {
+
+template <>
+KernelTable<cpu::CrossEntropyForwardFn<float>>& cross_entropy_forward_table<float>() {
+  static KernelTable<cpu::CrossEntropyForwardFn<float>> t("cross_entropy_forward_f32");
+  return t;
+}
+template <>
+KernelTable<cpu::CrossEntropyForwardFn<double>>& cross_entropy_forward_table<double>() {
+  static KernelTable<cpu::CrossEntropyForwardFn<double>> t("cross_entropy_forward_f64");
+  return t;
+}
+template <>
+KernelTable<cpu::CrossEntropyBackwardFn<float>>& cross_entropy_backward_table<float>() {
+  static KernelTable<cpu::CrossEntropyBackwardFn<float>> t("cross_entropy_backward_f32");
+  return t;
+}
+template <>
+KernelTable<cpu::CrossEntropyBackwardFn<double>>& cross_entropy_backward_table<double>() {
+  static KernelTable<cpu::CrossEntropyBackwardFn<double>> t("cross_entropy_backward_f64");
+  return t;
+}
+
 namespace {
 
+const bool kCrossEntropyKernels = [] {
+  cross_entropy_forward_table<float>().add("scalar", cpu::scalar::cross_entropy_forward<float>, 0);
+  cross_entropy_forward_table<float>().add("highway", cpu::simd::cross_entropy_forward_f32, 10);
+  cross_entropy_forward_table<double>().add("scalar", cpu::scalar::cross_entropy_forward<double>, 0);
+  cross_entropy_forward_table<double>().add("highway", cpu::simd::cross_entropy_forward_f64, 10);
+  cross_entropy_backward_table<float>().add("scalar", cpu::scalar::cross_entropy_backward<float>, 0);
+  cross_entropy_backward_table<float>().add("highway", cpu::simd::cross_entropy_backward_f32, 10);
+  cross_entropy_backward_table<double>().add("scalar", cpu::scalar::cross_entropy_backward<double>, 0);
+  cross_entropy_backward_table<double>().add("highway", cpu::simd::cross_entropy_backward_f64, 10);
+  return true;
+}();
 const OpRegistrar kLossOps{"cross_entropy", "ctc_loss"};
 
 // Values of an integer index tensor (i64 or i32), naming the op and argument on a wrong dtype.
@@ -58,8 +90,12 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, const Tensor
   double total_weight = 0;  // sum of weight[t_i] over non-ignored rows: the mean's denominator
   dispatch_float(logits.dtype(), "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
-    cpu::cross_entropy_forward<T>(logits.data<T>(), tgt->data(), weight.defined() ? weight.data<T>() : nullptr,
-                                  ignore_index, N, C, loss.data<T>(), lse.data<T>(), row_w.data<T>());
+    const auto fwd = cross_entropy_forward_table<T>().get();
+    const T *px = logits.data<T>(), *pw = weight.defined() ? weight.data<T>() : nullptr;
+    T *pl = loss.data<T>(), *plse = lse.data<T>(), *prw = row_w.data<T>();
+    cpu::parallel_for(N, 8 * C, [&](int64_t r0, int64_t r1) {
+      fwd(px + r0 * C, tgt->data() + r0, pw, ignore_index, r1 - r0, C, pl + r0, plse + r0, prw + r0);
+    });
     if (reduction == LossReduction::none) {
       out = loss;
       return;
@@ -82,9 +118,14 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, const Tensor
                row_grad[size_t(i)] = reduction == LossReduction::none  ? dy.data<T>()[i]
                                      : reduction == LossReduction::sum ? dy.data<T>()[0]
                                                                        : T(double(dy.data<T>()[0]) / total_weight);
-             cpu::cross_entropy_backward<T>(logits.data<T>(), tgt->data(),
-                                            weight.defined() ? weight.data<T>() : nullptr, ignore_index, lse.data<T>(),
-                                            row_grad.data(), N, C, dx.data<T>());
+             const auto bwd = cross_entropy_backward_table<T>().get();
+             const T *px = logits.data<T>(), *pw = weight.defined() ? weight.data<T>() : nullptr;
+             const T* plse = lse.data<T>();
+             T* pdx = dx.data<T>();
+             cpu::parallel_for(N, 8 * C, [&](int64_t r0, int64_t r1) {
+               bwd(px + r0 * C, tgt->data() + r0, pw, ignore_index, plse + r0, row_grad.data() + r0, r1 - r0, C,
+                   pdx + r0 * C);
+             });
            });
            return std::vector<Tensor>{dx};
          });

@@ -1,6 +1,8 @@
 // Loss ops (DESIGN.md 3, ops/loss.cpp): cross-entropy fused with log-softmax, and CTC. PyTorch 1.13 semantics.
 #pragma once
+#include "cpu/loss.h"
 #include "engine/tensor.h"
+#include "ops/registry.h"
 
 namespace hm {
 
@@ -24,5 +26,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& w
 Tensor ctc_loss(const Tensor& log_probs, const Tensor& targets, const Tensor& input_lengths,
                 const Tensor& target_lengths, int64_t blank = 0, LossReduction reduction = LossReduction::mean,
                 bool zero_infinity = false);
+
+// Kernel tables of the cross-entropy kernels (variants "scalar", "highway"): "cross_entropy_forward_f32", ...
+template <class T>
+KernelTable<cpu::CrossEntropyForwardFn<T>>& cross_entropy_forward_table();
+template <class T>
+KernelTable<cpu::CrossEntropyBackwardFn<T>>& cross_entropy_backward_table();
 
 }  // namespace hm

@@ -1,13 +1,24 @@
-// Kernel-variant conformance for the layer-norm tables (DESIGN.md 6, tier 2): every registered variant against the
-// scalar reference on random shapes with C = 1, odd C and C not a multiple of any vector width, outputs poisoned
-// with NaN first so that an unwritten element fails, with and without weight / bias, and with the optional
-// backward outputs left null.
+// Kernel-variant conformance for the norm / loss family's tables (DESIGN.md 6, tier 2): every registered variant
+// against the scalar reference on random shapes with size 1, odd sizes and sizes not a multiple of any vector
+// width, outputs poisoned with NaN first so that an unwritten element fails; layer norm with and without weight /
+// bias and with the optional backward outputs left null; glu with extreme gates; cross-entropy with ignored rows
+// and class weights.
 //   conformance: layer_norm_forward_f32
 //   conformance: layer_norm_forward_f64
 //   conformance: layer_norm_backward_f32
 //   conformance: layer_norm_backward_f64
+//   conformance: glu_forward_f32
+//   conformance: glu_forward_f64
+//   conformance: glu_backward_f32
+//   conformance: glu_backward_f64
+//   conformance: cross_entropy_forward_f32
+//   conformance: cross_entropy_forward_f64
+//   conformance: cross_entropy_backward_f32
+//   conformance: cross_entropy_backward_f64
 #include <limits>
 
+#include "ops/glu.h"
+#include "ops/loss.h"
 #include "ops/norm.h"
 #include "tests/test_util.h"
 
@@ -108,6 +119,82 @@ TEST(Conformance, layer_norm_ForwardVariantsMatchScalar) {
 TEST(Conformance, layer_norm_BackwardVariantsMatchScalar) {
   backward_conformance<float>();
   backward_conformance<double>();
+}
+
+template <class T>
+void glu_conformance() {
+  const auto fwd_ref = glu_forward_table<T>().get("scalar");
+  const auto bwd_ref = glu_backward_table<T>().get("scalar");
+  for (int64_t n : {1, 3, 7, 8, 15, 16, 17, 33, 100, 1001}) {
+    auto a = random_vec<T>(n, uint64_t(n)), b = random_vec<T>(n, uint64_t(n + 1000)), dy = random_vec<T>(n, 3);
+    for (int64_t i = 0; i < n; i += 5) b[size_t(i)] *= T(i % 2 ? 300 : -300);  // saturated gates, both signs
+    check_all_variants(glu_forward_table<T>(), [&](const std::string& name, cpu::GluForwardFn<T> fn) {
+      SCOPED_TRACE(name + " n=" + std::to_string(n));
+      auto y = poisoned<T>(n), yr = poisoned<T>(n);
+      fn(a.data(), b.data(), n, y.data());
+      fwd_ref(a.data(), b.data(), n, yr.data());
+      EXPECT_TRUE(close_vec(y, yr, tolerance<T>()));
+    });
+    check_all_variants(glu_backward_table<T>(), [&](const std::string& name, cpu::GluBackwardFn<T> fn) {
+      SCOPED_TRACE(name + " n=" + std::to_string(n));
+      auto da = poisoned<T>(n), db = poisoned<T>(n), dar = poisoned<T>(n), dbr = poisoned<T>(n);
+      fn(dy.data(), a.data(), b.data(), n, da.data(), db.data());
+      bwd_ref(dy.data(), a.data(), b.data(), n, dar.data(), dbr.data());
+      EXPECT_TRUE(close_vec(da, dar, tolerance<T>()));
+      EXPECT_TRUE(close_vec(db, dbr, tolerance<T>()));
+    });
+  }
+}
+
+TEST(Conformance, glu_VariantsMatchScalar) {
+  glu_conformance<float>();
+  glu_conformance<double>();
+}
+
+template <class T>
+void cross_entropy_conformance() {
+  const auto fwd_ref = cross_entropy_forward_table<T>().get("scalar");
+  const auto bwd_ref = cross_entropy_backward_table<T>().get("scalar");
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{1, 1},  {3, 2},  {2, 7},   {4, 8},
+                                                           {3, 17}, {2, 33}, {5, 100}, {2, 513}};
+  for (const auto& [rows, C] : shapes)
+    for (const bool weighted : {false, true}) {
+      auto x = random_vec<T>(rows * C, uint64_t(rows * 31 + C));
+      for (T& v : x) v *= T(5);
+      x[0] = T(60);  // a dominant logit: the max shift matters
+      Generator gen(static_cast<uint64_t>(C));
+      std::vector<int64_t> target(static_cast<size_t>(rows));
+      for (int64_t i = 0; i < rows; ++i) target[size_t(i)] = i % 3 == 1 ? -100 : int64_t(gen.next_below(uint64_t(C)));
+      auto w = random_vec<T>(C, 12);
+      for (T& v : w) v = std::abs(v) + T(0.1);
+      const T* pw = weighted ? w.data() : nullptr;
+      auto row_grad = random_vec<T>(rows, 13);
+      auto lr = poisoned<T>(rows), lser = poisoned<T>(rows), rwr = poisoned<T>(rows), dxr = poisoned<T>(rows * C);
+      fwd_ref(x.data(), target.data(), pw, -100, rows, C, lr.data(), lser.data(), rwr.data());
+      bwd_ref(x.data(), target.data(), pw, -100, lser.data(), row_grad.data(), rows, C, dxr.data());
+      const std::string where = " rows=" + std::to_string(rows) + " C=" + std::to_string(C) + (weighted ? " w" : "");
+      check_all_variants(cross_entropy_forward_table<T>(),
+                         [&](const std::string& name, cpu::CrossEntropyForwardFn<T> fn) {
+                           SCOPED_TRACE(name + where);
+                           auto l = poisoned<T>(rows), lse = poisoned<T>(rows), rw = poisoned<T>(rows);
+                           fn(x.data(), target.data(), pw, -100, rows, C, l.data(), lse.data(), rw.data());
+                           EXPECT_TRUE(close_vec(l, lr, tolerance<T>()));
+                           EXPECT_TRUE(close_vec(lse, lser, tolerance<T>()));
+                           EXPECT_TRUE(close_vec(rw, rwr, tolerance<T>()));
+                         });
+      check_all_variants(cross_entropy_backward_table<T>(),
+                         [&](const std::string& name, cpu::CrossEntropyBackwardFn<T> fn) {
+                           SCOPED_TRACE(name + where);
+                           auto dx = poisoned<T>(rows * C);
+                           fn(x.data(), target.data(), pw, -100, lser.data(), row_grad.data(), rows, C, dx.data());
+                           EXPECT_TRUE(close_vec(dx, dxr, tolerance<T>()));
+                         });
+    }
+}
+
+TEST(Conformance, cross_entropy_VariantsMatchScalar) {
+  cross_entropy_conformance<float>();
+  cross_entropy_conformance<double>();
 }
 
 TEST(Conformance, layer_norm_OpIsIdenticalUnderEveryVariantSelection) {
