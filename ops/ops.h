@@ -12,3 +12,7 @@
 #include "ops/random_ops.h"
 #include "ops/reduce.h"
 #include "ops/softmax.h"
+#include "ops/glu.h"
+#include "ops/loss.h"
+#include "ops/norm.h"
+#include "ops/similarity.h"
