@@ -3,3 +3,4 @@
 #include "engine/autograd.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
+#include "ops/selective_scan.h"
