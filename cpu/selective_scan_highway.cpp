@@ -52,7 +52,7 @@ inline int64_t num_chunks(int64_t L) { return (L + kScanChunk - 1) / kScanChunk;
 // sigmoid(x) = 1 / (1 + exp(-x)); the exponent is clamped below Exp's valid range (<= 104 for f32), where
 // sigmoid is already 0 to working precision.
 template <class DF, class V>
-V Sigmoid(DF d, V x) {
+HWY_INLINE V Sigmoid(DF d, V x) {
   using T = hn::TFromD<DF>;
   const V one = hn::Set(d, T(1));
   const V max_arg = hn::Set(d, T(sizeof(T) == 4 ? 88 : 700));
@@ -61,7 +61,7 @@ V Sigmoid(DF d, V x) {
 
 // softplus(x) = x if x > 20 else log1p(exp(x))  (SPEC.md 2; torch softplus threshold 20).
 template <class DF, class V>
-V Softplus(DF d, V x) {
+HWY_INLINE V Softplus(DF d, V x) {
   using T = hn::TFromD<DF>;
   const auto linear = hn::Gt(x, hn::Set(d, T(20)));
   return hn::IfThenElse(linear, x, hn::Log1p(d, hn::Exp(d, hn::Min(x, hn::Set(d, T(20))))));
