@@ -30,49 +30,28 @@
 #include <algorithm>
 #include <cstring>
 
-#include "cpu/parallel.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "cpu/selective_scan_highway.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // Must come after foreach_target.h.
-#include "hwy/aligned_allocator.h"
+#include "cpu/selective_scan_highway-inl.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace hm::cpu::highway::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
+using namespace hm::cpu::scan_hwy::HWY_NAMESPACE;
 
-inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-inline int64_t num_chunks(int64_t L) { return (L + kScanChunk - 1) / kScanChunk; }
-
-// ---- elementwise helpers on full vectors -------------------------------------------------------------------
-
-// sigmoid(x) = 1 / (1 + exp(-x)); the exponent is clamped below Exp's valid range (<= 104 for f32), where
-// sigmoid is already 0 to working precision.
-template <class DF, class V>
-HWY_INLINE V Sigmoid(DF d, V x) {
-  using T = hn::TFromD<DF>;
-  const V one = hn::Set(d, T(1));
-  const V max_arg = hn::Set(d, T(sizeof(T) == 4 ? 88 : 700));
-  return hn::Div(one, hn::Add(one, hn::Exp(d, hn::Min(hn::Neg(x), max_arg))));
-}
-
-// softplus(x) = x if x > 20 else log1p(exp(x))  (SPEC.md 2; torch softplus threshold 20).
-template <class DF, class V>
-HWY_INLINE V Softplus(DF d, V x) {
-  using T = hn::TFromD<DF>;
-  const auto linear = hn::Gt(x, hn::Set(d, T(20)));
-  return hn::IfThenElse(linear, x, hn::Log1p(d, hn::Exp(d, hn::Min(x, hn::Set(d, T(20))))));
-}
+inline int64_t num_chunks(int64_t L) { return ceil_div(L, kScanChunk); }
 
 // Per-thread scratch: channel rows of Lpad elements (Lpad = L rounded up to the row vector width, zero padded)
 // and the per-chunk recompute buffers of the backward.
 template <class T>
 struct Scratch {
   int64_t Lpad = 0;
-  hwy::AlignedFreeUniquePtr<T[]> mem;
+  Buffer<T> mem;
   T* raw = nullptr;   // (Lpad) delta + delta_bias
   T* dt = nullptr;    // (Lpad) effective delta
   T* dtu = nullptr;   // (Lpad) dt * u
@@ -93,7 +72,7 @@ struct Scratch {
   Scratch(int64_t L, int64_t row_lanes, int64_t state_lanes) : Lpad(round_up(L, row_lanes)) {
     const int64_t n_rows = 13;
     const int64_t total = n_rows * Lpad + (2 * kScanChunk + 2) * state_lanes;
-    mem = hwy::AllocateAligned<T>(size_t(total));
+    mem = Buffer<T>(total);
     std::fill(mem.get(), mem.get() + total, T(0));
     T** rows[n_rows] = {&raw, &dt, &dtu, &u, &z, &g, &gy, &y, &s1, &s2, &du, &ddelta, &dz};
     for (int64_t i = 0; i < n_rows; ++i) *rows[i] = mem.get() + i * Lpad;
@@ -142,42 +121,16 @@ void store_state(DS ds, hn::Vec<DS> v, hn::TFromD<DS>* row, int64_t k, int64_t N
   std::memcpy(row + k, lane, size_t(n) * sizeof(hn::TFromD<DS>));
 }
 
-// Shared set-up of forward and backward: A padded to (D, Npad) and Bm, Cm transposed to (B, L, Npad).
-template <class T>
-struct Padded {
-  int64_t Npad = 0;
-  hwy::AlignedFreeUniquePtr<T[]> A, Bt, Ct;
-
-  Padded(const ScanInputs<T>& in, int64_t state_lanes) : Npad(round_up(in.N, state_lanes)) {
-    const int64_t B = in.B, D = in.D, L = in.L, N = in.N;
-    A = hwy::AllocateAligned<T>(size_t(D * Npad));
-    Bt = hwy::AllocateAligned<T>(size_t(B * L * Npad));
-    Ct = hwy::AllocateAligned<T>(size_t(B * L * Npad));
-    for (int64_t d = 0; d < D; ++d)
-      for (int64_t n = 0; n < Npad; ++n) A[d * Npad + n] = n < N ? in.A[d * N + n] : T(0);
-    T* bt = Bt.get();
-    T* ct = Ct.get();
-    parallel_for(B, L * Npad, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b)
-        for (int64_t t = 0; t < L; ++t)
-          for (int64_t n = 0; n < Npad; ++n) {
-            bt[(b * L + t) * Npad + n] = n < N ? in.Bm[(b * N + n) * L + t] : T(0);
-            ct[(b * L + t) * Npad + n] = n < N ? in.Cm[(b * N + n) * L + t] : T(0);
-          }
-    });
-  }
-};
-
 // ---- forward --------------------------------------------------------------------------------------------------
 
 template <class DS, class T>
 void forward_impl(DS ds, const ScanInputs<T>& in, T* out, T* last_state, T* checkpoints) {
   const hn::ScalableTag<T> dl;
   const int64_t B = in.B, D = in.D, L = in.L, N = in.N, NS = int64_t(hn::Lanes(ds)), NL = int64_t(hn::Lanes(dl));
-  const Padded<T> pad(in, NS);
+  const StepInputs<T> pad(in, NS);
   const int64_t Npad = pad.Npad, n_ckpt = num_chunks(L) - 1;
 
-  parallel_for(B * D, L * N * 16, [&](int64_t i0, int64_t i1) {
+  scan_parallel_for(B * D, L * N * 16, [&](int64_t i0, int64_t i1) {
     Scratch<T> s(L, NL, NS);
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t b = i / D, d = i % D, row = i * L;
@@ -193,7 +146,7 @@ void forward_impl(DS ds, const ScanInputs<T>& in, T* out, T* last_state, T* chec
           if (checkpoints && c > 0) store_state(ds, h, checkpoints + (i * n_ckpt + c - 1) * N, k, N, s.lane);
           for (int64_t t = c * kScanChunk; t < std::min(L, (c + 1) * kScanChunk); ++t) {
             // h = exp(delta * A) * h + (delta * u) * B;  y += sum_n h * C
-            const auto a = hn::Exp(ds, hn::Mul(hn::Set(ds, s.dt[t]), A));
+            const auto a = ExpDecay(ds, hn::Mul(hn::Set(ds, s.dt[t]), A));
             h = hn::MulAdd(a, h, hn::Mul(hn::Set(ds, s.dtu[t]), hn::Load(ds, Bt + t * Npad + k)));
             s.y[t] += hn::GetLane(hn::SumOfLanes(ds, hn::Mul(h, hn::Load(ds, Ct + t * Npad + k))));
           }
@@ -226,7 +179,7 @@ void forward_impl(DS ds, const ScanInputs<T>& in, T* out, T* last_state, T* chec
 //   dA   += hbar * h_{t-1} * a_t * dt_t      carry = hbar * a_t
 // Adds this vector's part of y_t (needed for dz) to s.y when `need_y`. Returns the dA vector.
 template <class DS, class T>
-hn::Vec<DS> reverse_scan_lanes(DS ds, const ScanInputs<T>& in, const Padded<T>& pad, int64_t b, int64_t d,
+hn::Vec<DS> reverse_scan_lanes(DS ds, const ScanInputs<T>& in, const StepInputs<T>& pad, int64_t b, int64_t d,
                                int64_t k, const T* dlast, const T* checkpoints, bool need_y, T* dBp, T* dCp,
                                Scratch<T>& s) {
   const int64_t D = in.D, L = in.L, N = in.N, NS = int64_t(hn::Lanes(ds)), Npad = pad.Npad;
@@ -243,7 +196,7 @@ hn::Vec<DS> reverse_scan_lanes(DS ds, const ScanInputs<T>& in, const Padded<T>& 
     hn::Store(h, ds, s.hist);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t j = t - t0;
-      const auto a = hn::Exp(ds, hn::Mul(hn::Set(ds, s.dt[t]), A));
+      const auto a = ExpDecay(ds, hn::Mul(hn::Set(ds, s.dt[t]), A));
       h = hn::MulAdd(a, h, hn::Mul(hn::Set(ds, s.dtu[t]), hn::Load(ds, Bt + t * Npad + k)));
       hn::Store(a, ds, s.aexp + j * NS);
       hn::Store(h, ds, s.hist + (j + 1) * NS);
@@ -274,22 +227,16 @@ void backward_impl(DS ds, const ScanInputs<T>& in, const T* dout, const T* dlast
                    const ScanGrads<T>& g) {
   const hn::ScalableTag<T> dl;
   const int64_t B = in.B, D = in.D, L = in.L, N = in.N, NS = int64_t(hn::Lanes(ds)), NL = int64_t(hn::Lanes(dl));
-  const Padded<T> pad(in, NS);
+  const StepInputs<T> pad(in, NS);
   const int64_t Npad = pad.Npad, n_groups = (D + kScanChannelGroup - 1) / kScanChannelGroup;
 
-  auto dBC = hwy::AllocateAligned<T>(size_t(2 * B * n_groups * L * Npad));  // 2 x (B, n_groups, L, Npad)
-  auto dA_part = hwy::AllocateAligned<T>(size_t(B * D * N));                // (B, D, N)
-  auto dD_part = hwy::AllocateAligned<T>(size_t(B * D));                    // (B, D)
-  auto dbias_part = hwy::AllocateAligned<T>(size_t(B * D));                 // (B, D)
-  T* dB_part = dBC.get();
-  T* dC_part = dBC.get() + B * n_groups * L * Npad;
-
-  parallel_for(B * n_groups, kScanChannelGroup * L * N * 40, [&](int64_t w0, int64_t w1) {
+  Partials<T> part(in, Npad, n_groups);
+  scan_parallel_for(B * n_groups, std::min(D, kScanChannelGroup) * L * N * 40, [&](int64_t w0, int64_t w1) {
     Scratch<T> s(L, NL, NS);
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t b = w / n_groups, grp = w % n_groups;
-      T* dBp = dB_part + w * L * Npad;  // (L, Npad) partial over this group's channels
-      T* dCp = dC_part + w * L * Npad;  // (L, Npad)
+      T* dBp = part.dB_item(w);  // (L, Npad) partial over this group's channels
+      T* dCp = part.dC_item(w);  // (L, Npad)
       std::fill(dBp, dBp + L * Npad, T(0));
       std::fill(dCp, dCp + L * Npad, T(0));
       for (int64_t d = grp * kScanChannelGroup; d < std::min(D, (grp + 1) * kScanChannelGroup); ++d) {
@@ -311,65 +258,36 @@ void backward_impl(DS ds, const ScanInputs<T>& in, const T* dout, const T* dlast
         std::fill(s.s2, s.s2 + s.Lpad, T(0));
         for (int64_t k = 0; k < Npad; k += NS) {
           const auto dA = reverse_scan_lanes(ds, in, pad, b, d, k, dlast, checkpoints, in.z != nullptr, dBp, dCp, s);
-          store_state(ds, dA, dA_part.get() + i * N, k, N, s.lane);
+          store_state(ds, dA, part.dA.get() + i * N, k, N, s.lane);
         }
         // du = gy * D + dt * s1;  ddelta = (u * s1 + s2) * softplus'(raw);  dz = dout * (y + u * D) * silu'(z)
         const T dskip = in.Dskip ? in.Dskip[d] : T(0);
-        const auto Dskip = hn::Set(dl, dskip), one = hn::Set(dl, T(1)), twenty = hn::Set(dl, T(20));
+        const auto Dskip = hn::Set(dl, dskip), one = hn::Set(dl, T(1));
         auto sum_gyu = hn::Zero(dl), sum_ddelta = hn::Zero(dl);
         for (int64_t t = 0; t < s.Lpad; t += NL) {
           const auto u = hn::Load(dl, s.u + t), gy = hn::Load(dl, s.gy + t), s1 = hn::Load(dl, s.s1 + t);
           hn::Store(hn::MulAdd(hn::Load(dl, s.dt + t), s1, hn::Mul(gy, Dskip)), dl, s.du + t);
           auto ddelta = hn::MulAdd(u, s1, hn::Load(dl, s.s2 + t));
-          if (in.softplus) {
-            const auto raw = hn::Load(dl, s.raw + t);
-            ddelta = hn::Mul(ddelta, hn::IfThenElse(hn::Gt(raw, twenty), one, Sigmoid(dl, raw)));
-          }
+          if (in.softplus) ddelta = hn::Mul(ddelta, SoftplusGrad(dl, hn::Load(dl, s.raw + t)));
           hn::Store(ddelta, dl, s.ddelta + t);
           sum_gyu = hn::MulAdd(gy, u, sum_gyu);
           sum_ddelta = hn::Add(sum_ddelta, ddelta);  // padded tail: s1 = s2 = 0 there, so ddelta = 0
           if (in.z) {
             const auto z = hn::Load(dl, s.z + t), sz = Sigmoid(dl, z);
             const auto pre = hn::MulAdd(u, Dskip, hn::Load(dl, s.y + t));
-            const auto dsilu = hn::Mul(sz, hn::MulAdd(z, hn::Sub(one, sz), one));
-            hn::Store(hn::Mul(hn::Mul(hn::Load(dl, s.g + t), pre), dsilu), dl, s.dz + t);
+            hn::Store(hn::Mul(hn::Mul(hn::Load(dl, s.g + t), pre), SiluGrad(z, sz, one)), dl, s.dz + t);
           }
         }
         std::memcpy(g.du + row, s.du, size_t(L) * sizeof(T));
         std::memcpy(g.ddelta + row, s.ddelta, size_t(L) * sizeof(T));
         if (g.dz) std::memcpy(g.dz + row, s.dz, size_t(L) * sizeof(T));
-        dD_part[i] = hn::GetLane(hn::SumOfLanes(dl, sum_gyu));
-        dbias_part[i] = hn::GetLane(hn::SumOfLanes(dl, sum_ddelta));
+        part.dDskip[i] = hn::GetLane(hn::SumOfLanes(dl, sum_gyu));
+        part.dbias[i] = hn::GetLane(hn::SumOfLanes(dl, sum_ddelta));
       }
     }
   });
 
-  // Fixed-order reductions of the partials (see "Determinism" at the top).
-  parallel_for(B, n_groups * L * Npad, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b)
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t t = 0; t < L; ++t) {
-          T sb = 0, sc = 0;
-          for (int64_t grp = 0; grp < n_groups; ++grp) {
-            const int64_t at = ((b * n_groups + grp) * L + t) * Npad + n;
-            sb += dB_part[at];
-            sc += dC_part[at];
-          }
-          g.dB[(b * N + n) * L + t] = sb;
-          g.dC[(b * N + n) * L + t] = sc;
-        }
-  });
-  for (int64_t d = 0; d < D; ++d) {
-    for (int64_t n = 0; n < N; ++n) {
-      T s = 0;
-      for (int64_t b = 0; b < B; ++b) s += dA_part[(b * D + d) * N + n];
-      g.dA[d * N + n] = s;
-    }
-    T sd = 0, sbias = 0;
-    for (int64_t b = 0; b < B; ++b) sd += dD_part[b * D + d], sbias += dbias_part[b * D + d];
-    if (g.dDskip) g.dDskip[d] = sd;
-    if (g.ddelta_bias) g.ddelta_bias[d] = sbias;
-  }
+  part.reduce(g);
 }
 
 // N <= 4 runs on 4-lane vectors (no 16-lane padding for tiny states); otherwise the full native width.

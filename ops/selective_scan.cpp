@@ -29,8 +29,14 @@ const cpu::ScanKernels kHighwayKernels{
     &cpu::highway::selective_scan_backward_f32,     &cpu::highway::selective_scan_forward_f64,
     &cpu::highway::selective_scan_backward_f64,
 };
+const cpu::ScanKernels kHighwayChannelsKernels{
+    &cpu::highway_channels::selective_scan_checkpoint_elems, &cpu::highway_channels::selective_scan_forward_f32,
+    &cpu::highway_channels::selective_scan_backward_f32,     &cpu::highway_channels::selective_scan_forward_f64,
+    &cpu::highway_channels::selective_scan_backward_f64,
+};
 const bool kRegScalar = (selective_scan_table().add("scalar", kScalarKernels, 0), true);
 const bool kRegHighway = (selective_scan_table().add("highway", kHighwayKernels, 10), true);
+const bool kRegHighwayChannels = (selective_scan_table().add("highway_channels", kHighwayChannelsKernels, 20), true);
 const OpRegistrar kRegistered{"selective_scan"};
 
 // Shape check for one argument: `name` must have `expected` (written `pattern`, e.g. "(B, N, L)").

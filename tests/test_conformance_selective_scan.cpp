@@ -129,6 +129,7 @@ const std::vector<Case> kCases = {
     {1, 3, 200, 8, true, true, false, false, false},   // no softplus
     {2, 2, 99, 16, true, true, true, true, true, 25},  // large delta: softplus linear branch, exp(dt * A) -> 0
     {2, 2, 99, 4, true, true, true, true, true, -12},  // tiny delta: h barely moves
+    {2, 130, 150, 16, true, true, true, true, true},   // big enough for the kernels' parallel paths
 };
 
 TEST(SelectiveScanConformance, EveryVariantMatchesScalarF32) {

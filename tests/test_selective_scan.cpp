@@ -27,7 +27,8 @@ class ScanVariant {
   std::string previous_;
 };
 
-const std::vector<std::string> kVariants = {"scalar", "highway"};
+// Every registered variant: the op-level tests below run once per kernel.
+std::vector<std::string> variants() { return selective_scan_table().variants(); }
 
 struct Config {
   int64_t B, D, L, N;
@@ -106,7 +107,7 @@ TEST(SelectiveScan, ForwardMatchesDirectLoop) {
   uint64_t seed = 1;
   for (const Config& c : configs)
     for (DType dtype : {DType::f32, DType::f64})
-      for (const std::string& variant : kVariants) {
+      for (const std::string& variant : variants()) {
         SCOPED_TRACE(::testing::Message() << variant << " " << dtype_name(dtype) << " L " << c.L << " N " << c.N);
         ScanVariant use(variant);
         const Args a = make_args(c, seed += 10, dtype);
@@ -135,7 +136,7 @@ TEST(SelectiveScan, GradcheckAllInputs) {
   };
   uint64_t seed = 300;
   for (const Config& c : configs)
-    for (const std::string& variant : kVariants) {
+    for (const std::string& variant : variants()) {
       SCOPED_TRACE(::testing::Message() << variant << " B " << c.B << " D " << c.D << " L " << c.L << " N " << c.N
                                         << " delta_shift " << c.delta_shift);
       ScanVariant use(variant);
@@ -150,7 +151,7 @@ TEST(SelectiveScan, GradcheckAllInputs) {
 TEST(SelectiveScan, GradcheckLastState) {
   uint64_t seed = 700;
   for (const Config& c : {Config{2, 2, 7, 4, true, true, true, true}, Config{1, 2, 129, 16, false, true, true, true}})
-    for (const std::string& variant : kVariants) {
+    for (const std::string& variant : variants()) {
       SCOPED_TRACE(variant + " L " + std::to_string(c.L));
       ScanVariant use(variant);
       const Args a = make_args(c, seed += 10);
@@ -182,21 +183,26 @@ TEST(SelectiveScan, GradcheckLastState) {
     }
 }
 
-// Gradients of the highway variant are bit-identical for 1 and 2 threads (fixed-order partial reductions).
-TEST(SelectiveScan, HighwayGradientsAreDeterministicAcrossThreadCounts) {
-  ScanVariant use("highway");
+// Outputs and gradients of every variant are bit-identical for 1 and 2 threads (fixed-order partial
+// reductions); the shape is big enough for the kernels to go parallel.
+TEST(SelectiveScan, GradientsAreDeterministicAcrossThreadCounts) {
   const int threads = cpu::num_threads();
   const Args a = make_args({3, 130, 100, 16, true, true, true, true}, 900, DType::f32);
-  std::vector<std::vector<float>> grads[2];
-  for (int run_index = 0; run_index < 2; ++run_index) {
-    cpu::set_num_threads(run_index + 1);
-    for (const Tensor& t : a.list()) const_cast<Tensor&>(t).zero_grad();
-    const SelectiveScanResult r = run(a.list(), true, true);
-    run_backward({r.out, r.last_state}, {ones(r.out.shape()), ones(r.last_state.shape())}, false);
-    for (const Tensor& t : a.list()) grads[run_index].push_back(t.grad().to_vector<float>());
+  for (const std::string& variant : variants()) {
+    SCOPED_TRACE(variant);
+    ScanVariant use(variant);
+    std::vector<std::vector<float>> results[2];
+    for (int run_index = 0; run_index < 2; ++run_index) {
+      cpu::set_num_threads(run_index + 1);
+      for (const Tensor& t : a.list()) const_cast<Tensor&>(t).zero_grad();
+      const SelectiveScanResult r = run(a.list(), true, true);
+      run_backward({r.out, r.last_state}, {ones(r.out.shape()), ones(r.last_state.shape())}, false);
+      results[run_index].push_back(r.out.to_vector<float>());
+      for (const Tensor& t : a.list()) results[run_index].push_back(t.grad().to_vector<float>());
+    }
+    cpu::set_num_threads(threads);
+    for (size_t i = 0; i < results[0].size(); ++i) EXPECT_EQ(results[0][i], results[1][i]) << "tensor " << i;
   }
-  cpu::set_num_threads(threads);
-  for (size_t i = 0; i < grads[0].size(); ++i) EXPECT_EQ(grads[0][i], grads[1][i]) << "input " << i;
 }
 
 TEST(SelectiveScan, RejectsBadInputsNamingTheTensor) {
@@ -243,7 +249,7 @@ TEST(SelectiveScan, MatchesPyTorchFixture) {
     if (has_extras) a.Dskip = load("Dskip"), a.z = load("z"), a.bias = load("delta_bias");
     a.softplus = has_extras;
     const std::vector<std::string> grad_names = {"u", "delta", "A_log", "Bm", "Cm", "Dskip", "z", "delta_bias"};
-    for (const std::string& variant : kVariants) {
+    for (const std::string& variant : variants()) {
       SCOPED_TRACE(name + " " + variant);
       ScanVariant use(variant);
       for (const Tensor& t : a.list())
