@@ -10,8 +10,13 @@
 // Arithmetic floor (per (b, d, t, n) element, forward + backward): 2 exponentials (exp(delta * A) once each way;
 // the backward either recomputes or stores it, storing costs B*D*L*N memory) and 12 FMA-class ops: forward h update
 // and y dot product (2); backward h recompute (1), hbar, dC, dB, sum hbar*B, sum gexp*A, dA (6 FMAs) and carry,
-// gexp (3 multiplies). The exp and FMA lane throughputs of this machine are measured below with Highway on the
-// same thread count; floor = elements * (2 / exp_rate + 12 / fma_rate).
+// gexp (3 multiplies). The exp (the kernels' ExpDecay) and FMA lane throughputs of this machine are measured below
+// with Highway on the same thread count; floor = elements * (2 / exp_rate + 12 / fma_rate).
+//
+// Two clocks: wall time (what a user waits for) and process CPU time summed over all threads (the work done).
+// On an idle machine wall ~= cpu / threads for the parallel variants. On a shared, oversubscribed machine the wall
+// times of a 2-thread and a 1-thread run are not comparable (each thread gets a varying share of a core), while
+// the CPU-time ratio still measures how much less work a variant does; both are printed.
 //
 // Run: ./build/bench_selective_scan [--threads=2] [--scalar_channels=96] [--reps=5]
 //      [--batch=8 --channels=1536 --length=500 --state=16]
@@ -19,6 +24,7 @@
 #define HWY_TARGET_INCLUDE "bench/bench_selective_scan.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // Must come after foreach_target.h.
+#include "cpu/selective_scan_highway-inl.h"
 #include "hwy/aligned_allocator.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
@@ -27,8 +33,8 @@ HWY_BEFORE_NAMESPACE();
 namespace hm::bench::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Lanes of Exp evaluated by one thread: `reps` sweeps over an L1-resident buffer of 1024 floats in [-8, 0]
-// (the range of delta * A). Two accumulators keep the loop throughput-bound rather than add-latency-bound.
+// Lanes of exp evaluated by one thread, with the kernels' own exp (ExpDecay): `reps` sweeps over an L1-resident
+// buffer of 1024 floats in [-8, 0] (the range of delta * A). Two accumulators keep the loop throughput-bound.
 double ExpLanes(int64_t reps, float* sink) {
   const hn::ScalableTag<float> d;
   const int64_t NL = int64_t(hn::Lanes(d)), n = 1024;
@@ -38,8 +44,8 @@ double ExpLanes(int64_t reps, float* sink) {
   for (int64_t r = 0; r < reps; ++r) {
     const auto bump = hn::Set(d, -1e-7f * float(r));  // different inputs each sweep: nothing to hoist
     for (int64_t i = 0; i < n; i += 2 * NL) {
-      acc0 = hn::Add(acc0, hn::Exp(d, hn::Add(hn::Load(d, x.get() + i), bump)));
-      acc1 = hn::Add(acc1, hn::Exp(d, hn::Add(hn::Load(d, x.get() + i + NL), bump)));
+      acc0 = hn::Add(acc0, cpu::scan_hwy::HWY_NAMESPACE::ExpDecay(d, hn::Add(hn::Load(d, x.get() + i), bump)));
+      acc1 = hn::Add(acc1, cpu::scan_hwy::HWY_NAMESPACE::ExpDecay(d, hn::Add(hn::Load(d, x.get() + i + NL), bump)));
     }
   }
   *sink = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
@@ -67,8 +73,8 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 #include <benchmark/benchmark.h>
 #include <omp.h>
+#include <time.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -126,24 +132,33 @@ struct Problem {
   void backward(const cpu::ScanKernels& k) { k.backward_f32(in, dout.data(), nullptr, checkpoints.data(), grads); }
 };
 
-// Keeps the median real time (ms) of every benchmark for the summary.
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// Keeps the median wall time and the median process CPU time (counter "cpu_ms", all threads) of every benchmark.
 class MedianReporter : public benchmark::ConsoleReporter {
  public:
   MedianReporter() : ConsoleReporter(OO_Tabular) {}
-  std::map<std::string, double> median_ms;
+  std::map<std::string, double> wall_ms, cpu_ms;
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs)
-      if (r.aggregate_name == "median") median_ms[r.run_name.function_name] = r.GetAdjustedRealTime();
+      if (r.aggregate_name == "median") {
+        wall_ms[r.run_name.function_name] = r.GetAdjustedRealTime();
+        cpu_ms[r.run_name.function_name] = r.counters.at("cpu_ms").value;
+      }
     ConsoleReporter::ReportRuns(runs);
   }
 };
 
-// Lanes per second of `probe` summed over `threads` threads (each thread runs it for ~0.2 s).
+// Lanes per CPU-second of one thread running `probe` (each of `threads` threads runs it, as the kernels would).
 template <class Probe>
-double lanes_per_second(Probe probe, int threads) {
+double lanes_per_cpu_second(Probe probe, int threads) {
   float sink = 0;
   double lanes = 0;
-  const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = process_cpu_seconds();
 #pragma omp parallel num_threads(threads) reduction(+ : lanes)
   {
     float local = 0;
@@ -151,9 +166,9 @@ double lanes_per_second(Probe probe, int threads) {
 #pragma omp atomic
     sink += local;
   }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double cpu = process_cpu_seconds() - c0;
   benchmark::DoNotOptimize(sink);
-  return lanes / s;
+  return lanes / cpu;
 }
 
 bool take_flag(const char* arg, const char* name, int64_t& value) {
@@ -168,14 +183,22 @@ Options parse(int& argc, char** argv) {
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
     int64_t v = 0;
-    if (take_flag(argv[i], "--threads", v)) o.threads = int(v);
-    else if (take_flag(argv[i], "--reps", v)) o.reps = int(v);
-    else if (take_flag(argv[i], "--batch", v)) o.B = v;
-    else if (take_flag(argv[i], "--channels", v)) o.D = v;
-    else if (take_flag(argv[i], "--length", v)) o.L = v;
-    else if (take_flag(argv[i], "--state", v)) o.N = v;
-    else if (take_flag(argv[i], "--scalar_channels", v)) o.scalar_channels = v;
-    else argv[kept++] = argv[i];
+    if (take_flag(argv[i], "--threads", v))
+      o.threads = int(v);
+    else if (take_flag(argv[i], "--reps", v))
+      o.reps = int(v);
+    else if (take_flag(argv[i], "--batch", v))
+      o.B = v;
+    else if (take_flag(argv[i], "--channels", v))
+      o.D = v;
+    else if (take_flag(argv[i], "--length", v))
+      o.L = v;
+    else if (take_flag(argv[i], "--state", v))
+      o.N = v;
+    else if (take_flag(argv[i], "--scalar_channels", v))
+      o.scalar_channels = v;
+    else
+      argv[kept++] = argv[i];
   }
   argc = kept;
   return o;
@@ -195,17 +218,21 @@ int main(int argc, char** argv) {
   for (const std::string& v : selective_scan_table().variants()) {
     channels[v] = v == "scalar" ? o.scalar_channels : o.D;
     for (const bool with_backward : {false, true}) {
-      const std::string name = std::string(with_backward ? "fwd_bwd/" : "fwd/") + v + "/D:" +
-                               std::to_string(channels[v]);
-      benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
-        const cpu::ScanKernels k = selective_scan_table().get(v);
-        Problem p(o.B, channels.at(v), o.L, o.N, k);
-        for (auto _ : state) {
-          p.forward(k);
-          if (with_backward) p.backward(k);
-          benchmark::DoNotOptimize(p.dB.data());
-        }
-      })
+      const std::string name =
+          std::string(with_backward ? "fwd_bwd/" : "fwd/") + v + "/D:" + std::to_string(channels[v]);
+      benchmark::RegisterBenchmark(name.c_str(),
+                                   [=](benchmark::State& state) {
+                                     const cpu::ScanKernels k = selective_scan_table().get(v);
+                                     Problem p(o.B, channels.at(v), o.L, o.N, k);
+                                     const double c0 = process_cpu_seconds();
+                                     for (auto _ : state) {
+                                       p.forward(k);
+                                       if (with_backward) p.backward(k);
+                                       benchmark::DoNotOptimize(p.dB.data());
+                                     }
+                                     state.counters["cpu_ms"] =
+                                         (process_cpu_seconds() - c0) * 1e3 / double(state.iterations());
+                                   })
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime()
           ->Iterations(1)
@@ -213,38 +240,49 @@ int main(int argc, char** argv) {
           ->ReportAggregatesOnly(true);
     }
   }
-  std::printf("selective_scan f32, B=%lld D=%lld L=%lld N=%lld, z/Dskip/delta_bias/softplus on, %d threads, "
-              "median of %d\n",
-              (long long)o.B, (long long)o.D, (long long)o.L, (long long)o.N, o.threads, o.reps);
+  std::printf(
+      "selective_scan f32, B=%lld D=%lld L=%lld N=%lld, z/Dskip/delta_bias/softplus on, %d threads, "
+      "median of %d\n",
+      (long long)o.B, (long long)o.D, (long long)o.L, (long long)o.N, o.threads, o.reps);
   MedianReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
 
-  // Summary: every variant scaled to the full D, ratios against scalar, floor fraction.
+  // Summary: every variant scaled to the full D, ratios against scalar, fraction of the arithmetic floor.
   const double elems = double(o.B) * double(o.D) * double(o.L) * double(o.N);
-  const double exp_rate = lanes_per_second([](float& s) { return HWY_DYNAMIC_DISPATCH(ExpLanes)(200000, &s); },
-                                           o.threads);
-  const double fma_rate = lanes_per_second([](float& s) { return HWY_DYNAMIC_DISPATCH(FmaLanes)(20000000, &s); },
-                                           o.threads);
-  const double floor_ms = elems * (2.0 / exp_rate + 12.0 / fma_rate) * 1e3;
-  std::printf("\nmachine peaks at %d threads (Highway, this build's best target): exp %.2f G lanes/s, FMA %.2f G "
-              "lanes/s\n", o.threads, exp_rate * 1e-9, fma_rate * 1e-9);
-  std::printf("arithmetic floor fwd+bwd: %.3g exps + %.3g FMA-class ops = %.1f ms\n", 2 * elems, 12 * elems,
-              floor_ms);
-  auto scaled = [&](const std::string& kind, const std::string& v) {
-    const auto it = reporter.median_ms.find(kind + "/" + v + "/D:" + std::to_string(channels[v]));
-    return it == reporter.median_ms.end() ? -1.0 : it->second * double(o.D) / double(channels[v]);
+  const double exp_rate =
+      lanes_per_cpu_second([](float& s) { return HWY_DYNAMIC_DISPATCH(ExpLanes)(200000, &s); }, o.threads);
+  const double fma_rate =
+      lanes_per_cpu_second([](float& s) { return HWY_DYNAMIC_DISPATCH(FmaLanes)(20000000, &s); }, o.threads);
+  const double floor_cpu_ms = elems * (2.0 / exp_rate + 12.0 / fma_rate) * 1e3;
+  std::printf(
+      "\nper-thread peaks (Highway, best target of this CPU, per CPU-second): Exp %.2f G lanes/s, "
+      "FMA %.2f G lanes/s\n",
+      exp_rate * 1e-9, fma_rate * 1e-9);
+  std::printf(
+      "arithmetic floor fwd+bwd: %.3g exps + %.3g FMA-class ops = %.1f ms of CPU = %.1f ms wall on %d "
+      "idle threads\n\n",
+      2 * elems, 12 * elems, floor_cpu_ms, floor_cpu_ms / o.threads, o.threads);
+  std::printf("%-8s %-17s %11s %11s %10s %10s %8s\n", "", "variant (D run)", "wall ms", "cpu ms", "x wall", "x cpu",
+              "floor");
+  auto scaled = [&](const std::map<std::string, double>& m, const std::string& kind, const std::string& v) {
+    const auto it = m.find(kind + "/" + v + "/D:" + std::to_string(channels[v]));
+    return it == m.end() ? -1.0 : it->second * double(o.D) / double(channels[v]);
   };
   for (const std::string kind : {"fwd", "fwd_bwd"}) {
-    const double scalar_ms = scaled(kind, "scalar");
+    const double scalar_wall = scaled(reporter.wall_ms, kind, "scalar");
+    const double scalar_cpu = scaled(reporter.cpu_ms, kind, "scalar");
     for (const std::string& v : selective_scan_table().variants()) {
-      const double ms = scaled(kind, v);
-      if (ms < 0) continue;
-      std::printf("%-8s %-8s %10.1f ms at D=%lld%s  speed-up vs scalar %6.1fx", kind.c_str(), v.c_str(), ms,
-                  (long long)o.D, channels[v] == o.D ? "          " : " (scaled)", scalar_ms / ms);
-      if (kind == "fwd_bwd") std::printf("  floor fraction %5.1f%%", 100.0 * floor_ms / ms);
+      const double wall = scaled(reporter.wall_ms, kind, v), cpu = scaled(reporter.cpu_ms, kind, v);
+      if (wall < 0) continue;
+      const std::string label = v + " (" + std::to_string(channels[v]) + ")";
+      std::printf("%-8s %-17s %11.1f %11.1f %9.1fx %9.1fx", kind.c_str(), label.c_str(), wall, cpu, scalar_wall / wall,
+                  scalar_cpu / cpu);
+      if (kind == "fwd_bwd") std::printf(" %7.1f%%", 100.0 * floor_cpu_ms / cpu);
       std::printf("\n");
     }
   }
+  std::printf("(times scaled to D=%lld; x = speed-up against scalar; floor = floor CPU time / variant CPU time)\n",
+              (long long)o.D);
   benchmark::Shutdown();
   return 0;
 }

@@ -8,6 +8,7 @@
 #define HM_CPU_SELECTIVE_SCAN_HIGHWAY_INL_H_
 #endif
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 
@@ -123,6 +124,93 @@ HWY_INLINE V SiluGrad(V z, V s, V one) {
   return hn::Mul(s, hn::MulAdd(z, hn::Sub(one, s), one));
 }
 
+// ---- batched horizontal sums ----------------------------------------------------------------------------------
+//
+// The SIMD-over-n scan needs sum_n v[n] of one vector v per time step (y, and two more in the backward). One
+// SumOfLanes per step costs about 8 shuffles and adds. Instead the step stores v into one of NS = Lanes(d) slots
+// and every NS steps SumSlots() reduces all slots at once with a tree that keeps every vector full width
+// ("transpose and add": halves, then 128-bit blocks, then 64-bit and 32-bit lanes), about 3.5 instructions per
+// slot. Lane l of the result is the sum of slot order[l]; SlotOrder() finds that fixed permutation once per call
+// by reducing slots filled with their own index, and the caller stores step j into slot order[j], so that lane j
+// of the result belongs to step j.
+
+// slots: (NS, NS) row-major, overwritten. Returns lane l = sum of the lanes of slot order[l].
+template <class D>
+HWY_INLINE hn::Vec<D> SumSlots(D d, hn::TFromD<D>* slots) {
+#if HWY_TARGET == HWY_SCALAR  // one lane: nothing to combine (and no shuffle ops exist)
+  return hn::Load(d, slots);
+#else
+  using T = hn::TFromD<D>;
+  constexpr size_t kBytes = hn::MaxLanes(D()) * sizeof(T);
+  if constexpr (hn::MaxLanes(D()) == 1) {
+    return hn::Load(d, slots);
+  } else {
+    const size_t NS = hn::Lanes(d);
+    size_t n = NS;  // vectors left; each holds NS / n lanes of partial sums per slot
+    auto level = [&](auto combine) {
+      for (size_t i = 0; i < n / 2; ++i) {
+        const auto x = hn::Load(d, slots + 2 * i * NS), y = hn::Load(d, slots + (2 * i + 1) * NS);
+        hn::Store(combine(x, y), d, slots + i * NS);
+      }
+      n /= 2;
+    };
+    // Halves: [x_lo + x_hi | y_lo + y_hi].
+    level([&](auto x, auto y) { return hn::Add(hn::ConcatLowerLower(d, y, x), hn::ConcatUpperUpper(d, y, x)); });
+    if constexpr (kBytes == 64) {
+      // 128-bit blocks inside each 256-bit half: [x0 + x1, y0 + y1 | x2 + x3, y2 + y3].
+      level([&](auto x, auto y) {
+        return hn::Add(hn::OddEvenBlocks(y, x),
+                       hn::OddEvenBlocks(hn::SwapAdjacentBlocks(y), hn::SwapAdjacentBlocks(x)));
+      });
+    }
+    if constexpr (kBytes >= 32) {
+      // 64-bit halves inside each block.
+      const hn::Repartition<uint64_t, D> d64;
+      level([&](auto x, auto y) {
+        const auto x64 = hn::BitCast(d64, x), y64 = hn::BitCast(d64, y);
+        return hn::Add(hn::BitCast(d, hn::InterleaveLower(d64, x64, y64)),
+                       hn::BitCast(d, hn::InterleaveUpper(d64, x64, y64)));
+      });
+    }
+    if constexpr (sizeof(T) == 4) {
+      // Adjacent 32-bit lanes: pairwise sums of x in even lanes, of y in odd lanes.
+      level(
+          [&](auto x, auto y) { return hn::OddEven(hn::Add(y, hn::Shuffle2301(y)), hn::Add(x, hn::Shuffle2301(x))); });
+    }
+    return hn::Load(d, slots);
+  }
+#endif
+}
+
+// order[j] = the slot whose sum SumSlots() returns in lane j. scratch: (NS, NS) elements.
+template <class D>
+void SlotOrder(D d, hn::TFromD<D>* scratch, int64_t* order) {
+  using T = hn::TFromD<D>;
+  const int64_t NS = int64_t(hn::Lanes(d));
+  for (int64_t r = 0; r < NS; ++r) std::fill(scratch + r * NS, scratch + (r + 1) * NS, T(r));
+  hn::Store(SumSlots(d, scratch), d, scratch);
+  for (int64_t l = 0; l < NS; ++l) order[l] = int64_t(scratch[l]) / NS;
+}
+
+// Per-step sums sum_n v_t[n] of a row (y, s1, s2 of one channel), batched NS steps at a time: put(t, v) files v
+// for step t; flush(t0) adds the sums of the NS-aligned steps t0 .. t0 + NS - 1 to row[t0 ..]. A group that is cut
+// short by the end of the sequence clears its unused slots first (clear_from).
+template <class D>
+struct BatchedSums {
+  using T = hn::TFromD<D>;
+  D d;
+  T* slots;              // (NS, NS)
+  const int64_t* order;  // SlotOrder
+  T* row;                // (>= L rounded up to NS)
+
+  int64_t lanes() const { return int64_t(hn::Lanes(d)); }
+  void put(int64_t t, hn::Vec<D> v) const { hn::Store(v, d, slots + order[t % lanes()] * lanes()); }
+  void clear_from(int64_t j0) const {
+    for (int64_t j = j0; j < lanes(); ++j) hn::Store(hn::Zero(d), d, slots + order[j] * lanes());
+  }
+  void flush(int64_t t0) const { hn::Store(hn::Add(hn::Load(d, row + t0), SumSlots(d, slots)), d, row + t0); }
+};
+
 // The inputs every variant reads per time step, laid out for it: A zero-padded to (D, Npad) and Bm, Cm transposed
 // from (B, N, L) to (B, L, Npad), so that the N values of one time step are contiguous (and, padded to a vector
 // multiple, one aligned vector load in the SIMD-over-n variant). Padding lanes hold A = B = C = 0.
@@ -159,10 +247,10 @@ struct StepInputs {
 template <class T>
 struct Partials {
   int64_t B, D, L, N, Npad, n_groups;
-  Buffer<T> dB, dC;   // (B, n_groups, L, Npad)
-  Buffer<T> dA;       // (B, D, N)
-  Buffer<T> dDskip;   // (B, D)
-  Buffer<T> dbias;    // (B, D)
+  Buffer<T> dB, dC;  // (B, n_groups, L, Npad)
+  Buffer<T> dA;      // (B, D, N)
+  Buffer<T> dDskip;  // (B, D)
+  Buffer<T> dbias;   // (B, D)
 
   Partials(const ScanInputs<T>& in, int64_t Npad_, int64_t n_groups_)
       : B(in.B), D(in.D), L(in.L), N(in.N), Npad(Npad_), n_groups(n_groups_) {

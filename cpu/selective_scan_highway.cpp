@@ -6,8 +6,10 @@
 //    backward.
 //  * SIMD: over the state index n. The recurrence h[n] = a[n] * h[n] + delta * B[n] * u is independent per n;
 //    only y = sum_n h[n] * C[n] couples the lanes. So the state is walked one vector of lanes at a time (outer
-//    loop) and time runs inside (inner loop), which keeps h in one register for the whole sequence; y[t] collects
-//    one horizontal sum per vector. Bm and Cm (B, N, L) are transposed once to (B, L, Npad) so that the n-vector
+//    loop) and time runs inside (inner loop), which keeps h in one register for the whole sequence. The sums over
+//    n that each step needs (y forward; y, sum hbar * B and sum gexp * A backward) are batched NS steps at a time
+//    (BatchedSums in cpu/selective_scan_highway-inl.h): one SumOfLanes per step cost as much as the exponential.
+//    Bm and Cm (B, N, L) are transposed once to (B, L, Npad) so that the n-vector
 //    at time t is one aligned load; Npad pads N with zeros up to the vector width (A pads with 0, so the padded
 //    lanes keep h = 0 and contribute nothing). N <= 4 uses 4-lane vectors, so N = 1 or 4 does not pay for 16
 //    lanes; N = 16 fills one AVX-512 f32 vector.
@@ -17,8 +19,8 @@
 // Memory/time trade-off of the backward (chunked recompute, like mamba_ssm's CUDA kernels):
 //  * Storing every state h_t costs B*D*L*N elements (8 x 1536 x 500 x 16 f32 = 393 MB for one Mamba layer at
 //    the bench shape); the reverse scan would then need no exponentials beyond the ones stored.
-//  * Instead the forward saves only the state at each chunk boundary, B*D*ceil(L/64 - 1)*N elements (4.7 MB at
-//    the same shape, 84x less), and the backward recomputes each chunk's states (and exp(delta * A)) into a
+//  * Instead the forward saves only the state at each chunk boundary, B*D*(ceil(L/64) - 1)*N elements (5.5 MB at
+//    the same shape, 71x less), and the backward recomputes each chunk's states (and exp(delta * A)) into a
 //    per-thread (65, lanes) buffer before walking it in reverse. The price is one more exp and FMA per (b, d, t, n)
 //    in the backward, i.e. about the cost of a second forward pass; memory is O(B*D*N*L/chunk).
 //
@@ -29,7 +31,7 @@
 
 #include <algorithm>
 #include <cstring>
-
+#include <vector>
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "cpu/selective_scan_highway.cpp"
@@ -52,35 +54,47 @@ template <class T>
 struct Scratch {
   int64_t Lpad = 0;
   Buffer<T> mem;
-  T* raw = nullptr;   // (Lpad) delta + delta_bias
-  T* dt = nullptr;    // (Lpad) effective delta
-  T* dtu = nullptr;   // (Lpad) dt * u
-  T* u = nullptr;     // (Lpad)
-  T* z = nullptr;     // (Lpad)
-  T* g = nullptr;     // (Lpad) dout
-  T* gy = nullptr;    // (Lpad) gradient reaching y + u * D
-  T* y = nullptr;     // (Lpad) sum_n h * C
-  T* s1 = nullptr;    // (Lpad) sum_n hbar * B
-  T* s2 = nullptr;    // (Lpad) sum_n hbar * h_prev * a * A
-  T* du = nullptr;    // (Lpad) gradient outputs of the channel
+  T* raw = nullptr;  // (Lpad) delta + delta_bias
+  T* dt = nullptr;   // (Lpad) effective delta
+  T* dtu = nullptr;  // (Lpad) dt * u
+  T* u = nullptr;    // (Lpad)
+  T* z = nullptr;    // (Lpad)
+  T* g = nullptr;    // (Lpad) dout
+  T* gy = nullptr;   // (Lpad) gradient reaching y + u * D
+  T* y = nullptr;    // (Lpad) sum_n h * C
+  T* s1 = nullptr;   // (Lpad) sum_n hbar * B
+  T* s2 = nullptr;   // (Lpad) sum_n hbar * h_prev * a * A
+  T* du = nullptr;   // (Lpad) gradient outputs of the channel
   T* ddelta = nullptr;
   T* dz = nullptr;
   T* hist = nullptr;  // (kScanChunk + 1, lanes) states of one chunk, hist[0] = state before the chunk
   T* aexp = nullptr;  // (kScanChunk, lanes)     exp(dt * A) of one chunk
   T* lane = nullptr;  // (lanes) staging for partial state vectors
+  T* slots[3] = {};   // 3 x (lanes, lanes) BatchedSums slots for y, s1, s2
 
   Scratch(int64_t L, int64_t row_lanes, int64_t state_lanes) : Lpad(round_up(L, row_lanes)) {
-    const int64_t n_rows = 13;
-    const int64_t total = n_rows * Lpad + (2 * kScanChunk + 2) * state_lanes;
+    const int64_t n_rows = 13, NS = state_lanes;
+    const int64_t total = n_rows * Lpad + (2 * kScanChunk + 2) * NS + 3 * NS * NS;
     mem = Buffer<T>(total);
     std::fill(mem.get(), mem.get() + total, T(0));
     T** rows[n_rows] = {&raw, &dt, &dtu, &u, &z, &g, &gy, &y, &s1, &s2, &du, &ddelta, &dz};
     for (int64_t i = 0; i < n_rows; ++i) *rows[i] = mem.get() + i * Lpad;
     hist = mem.get() + n_rows * Lpad;
-    aexp = hist + (kScanChunk + 1) * state_lanes;
-    lane = aexp + kScanChunk * state_lanes;
+    aexp = hist + (kScanChunk + 1) * NS;
+    lane = aexp + kScanChunk * NS;
+    for (int64_t i = 0; i < 3; ++i) slots[i] = lane + NS + i * NS * NS;
   }
 };
+
+// SlotOrder of the state tag (see BatchedSums).
+template <class DS>
+std::vector<int64_t> slot_order(DS ds) {
+  const int64_t NS = int64_t(hn::Lanes(ds));
+  Buffer<hn::TFromD<DS>> scratch(NS * NS);
+  std::vector<int64_t> order(static_cast<size_t>(NS));
+  SlotOrder(ds, scratch.get(), order.data());
+  return order;
+}
 
 // Copy `L` elements of a (B, D, L) channel row into zero-padded scratch.
 template <class T>
@@ -129,9 +143,11 @@ void forward_impl(DS ds, const ScanInputs<T>& in, T* out, T* last_state, T* chec
   const int64_t B = in.B, D = in.D, L = in.L, N = in.N, NS = int64_t(hn::Lanes(ds)), NL = int64_t(hn::Lanes(dl));
   const StepInputs<T> pad(in, NS);
   const int64_t Npad = pad.Npad, n_ckpt = num_chunks(L) - 1;
+  const std::vector<int64_t> order = slot_order(ds);
 
   scan_parallel_for(B * D, L * N * 16, [&](int64_t i0, int64_t i1) {
     Scratch<T> s(L, NL, NS);
+    const BatchedSums<DS> ysum{ds, s.slots[0], order.data(), s.y};
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t b = i / D, d = i % D, row = i * L;
       stage_delta(in, b, d, s);
@@ -148,8 +164,13 @@ void forward_impl(DS ds, const ScanInputs<T>& in, T* out, T* last_state, T* chec
             // h = exp(delta * A) * h + (delta * u) * B;  y += sum_n h * C
             const auto a = ExpDecay(ds, hn::Mul(hn::Set(ds, s.dt[t]), A));
             h = hn::MulAdd(a, h, hn::Mul(hn::Set(ds, s.dtu[t]), hn::Load(ds, Bt + t * Npad + k)));
-            s.y[t] += hn::GetLane(hn::SumOfLanes(ds, hn::Mul(h, hn::Load(ds, Ct + t * Npad + k))));
+            ysum.put(t, hn::Mul(h, hn::Load(ds, Ct + t * Npad + k)));
+            if (t % NS == NS - 1) ysum.flush(t + 1 - NS);
           }
+        }
+        if (L % NS != 0) {
+          ysum.clear_from(L % NS);
+          ysum.flush(L - L % NS);
         }
         if (last_state) store_state(ds, h, last_state + i * N, k, N, s.lane);
       }
@@ -177,11 +198,11 @@ void forward_impl(DS ds, const ScanInputs<T>& in, T* out, T* last_state, T* chec
 //   hbar = gy_t * C_t + carry                dC_t += gy_t * h_t            dB_t += dtu_t * hbar
 //   s1_t += sum(hbar * B_t)                  s2_t += sum(hbar * h_{t-1} * a_t * A)
 //   dA   += hbar * h_{t-1} * a_t * dt_t      carry = hbar * a_t
-// Adds this vector's part of y_t (needed for dz) to s.y when `need_y`. Returns the dA vector.
+// Adds this vector's part of y_t = sum(h_t * C_t) (needed for dz) to s.y when `need_y`. Returns the dA vector.
 template <class DS, class T>
 hn::Vec<DS> reverse_scan_lanes(DS ds, const ScanInputs<T>& in, const StepInputs<T>& pad, int64_t b, int64_t d,
                                int64_t k, const T* dlast, const T* checkpoints, bool need_y, T* dBp, T* dCp,
-                               Scratch<T>& s) {
+                               const int64_t* order, Scratch<T>& s) {
   const int64_t D = in.D, L = in.L, N = in.N, NS = int64_t(hn::Lanes(ds)), Npad = pad.Npad;
   const int64_t i = b * D + d, n_chunks = num_chunks(L);
   const T* Bt = pad.Bt.get() + b * L * Npad;  // (L, Npad)
@@ -189,6 +210,10 @@ hn::Vec<DS> reverse_scan_lanes(DS ds, const ScanInputs<T>& in, const StepInputs<
   const auto A = hn::Load(ds, pad.A.get() + d * Npad + k);
   auto dA = hn::Zero(ds);
   auto carry = dlast ? load_state(ds, dlast + i * N, k, N, s.lane) : hn::Zero(ds);
+  const BatchedSums<DS> ysum{ds, s.slots[0], order, s.y}, s1sum{ds, s.slots[1], order, s.s1},
+      s2sum{ds, s.slots[2], order, s.s2};
+  if (L % NS != 0)  // the first group walked (the last in time) is cut short by the end of the sequence
+    for (const auto& sums : {ysum, s1sum, s2sum}) sums.clear_from(L % NS);
   for (int64_t c = n_chunks - 1; c >= 0; --c) {
     const int64_t t0 = c * kScanChunk, t1 = std::min(L, t0 + kScanChunk);
     // Recompute h_{t0-1} .. h_{t1-1} and a_t for this chunk from the saved start state.
@@ -200,21 +225,27 @@ hn::Vec<DS> reverse_scan_lanes(DS ds, const ScanInputs<T>& in, const StepInputs<
       h = hn::MulAdd(a, h, hn::Mul(hn::Set(ds, s.dtu[t]), hn::Load(ds, Bt + t * Npad + k)));
       hn::Store(a, ds, s.aexp + j * NS);
       hn::Store(h, ds, s.hist + (j + 1) * NS);
-      if (need_y) s.y[t] += hn::GetLane(hn::SumOfLanes(ds, hn::Mul(h, hn::Load(ds, Ct + t * Npad + k))));
     }
     for (int64_t t = t1 - 1; t >= t0; --t) {
       const int64_t j = t - t0;
       const auto gy = hn::Set(ds, s.gy[t]);
       const auto Bv = hn::Load(ds, Bt + t * Npad + k);
       const auto a = hn::Load(ds, s.aexp + j * NS);
-      const auto hbar = hn::MulAdd(gy, hn::Load(ds, Ct + t * Npad + k), carry);
+      const auto Cv = hn::Load(ds, Ct + t * Npad + k), h = hn::Load(ds, s.hist + (j + 1) * NS);
+      const auto hbar = hn::MulAdd(gy, Cv, carry);
       T* dC = dCp + t * Npad + k;
       T* dB = dBp + t * Npad + k;
-      hn::Store(hn::MulAdd(gy, hn::Load(ds, s.hist + (j + 1) * NS), hn::Load(ds, dC)), ds, dC);
+      hn::Store(hn::MulAdd(gy, h, hn::Load(ds, dC)), ds, dC);
       hn::Store(hn::MulAdd(hn::Set(ds, s.dtu[t]), hbar, hn::Load(ds, dB)), ds, dB);
       const auto gexp = hn::Mul(hn::Mul(hbar, hn::Load(ds, s.hist + j * NS)), a);  // dLoss/d(dt * A)
-      s.s1[t] += hn::GetLane(hn::SumOfLanes(ds, hn::Mul(hbar, Bv)));
-      s.s2[t] += hn::GetLane(hn::SumOfLanes(ds, hn::Mul(gexp, A)));
+      s1sum.put(t, hn::Mul(hbar, Bv));
+      s2sum.put(t, hn::Mul(gexp, A));
+      if (need_y) ysum.put(t, hn::Mul(h, Cv));
+      if (t % NS == 0) {
+        s1sum.flush(t);
+        s2sum.flush(t);
+        if (need_y) ysum.flush(t);
+      }
       dA = hn::MulAdd(gexp, hn::Set(ds, s.dt[t]), dA);
       carry = hn::Mul(hbar, a);
     }
@@ -231,6 +262,7 @@ void backward_impl(DS ds, const ScanInputs<T>& in, const T* dout, const T* dlast
   const int64_t Npad = pad.Npad, n_groups = (D + kScanChannelGroup - 1) / kScanChannelGroup;
 
   Partials<T> part(in, Npad, n_groups);
+  const std::vector<int64_t> order = slot_order(ds);
   scan_parallel_for(B * n_groups, std::min(D, kScanChannelGroup) * L * N * 40, [&](int64_t w0, int64_t w1) {
     Scratch<T> s(L, NL, NS);
     for (int64_t w = w0; w < w1; ++w) {
@@ -257,7 +289,8 @@ void backward_impl(DS ds, const ScanInputs<T>& in, const T* dout, const T* dlast
         std::fill(s.s1, s.s1 + s.Lpad, T(0));
         std::fill(s.s2, s.s2 + s.Lpad, T(0));
         for (int64_t k = 0; k < Npad; k += NS) {
-          const auto dA = reverse_scan_lanes(ds, in, pad, b, d, k, dlast, checkpoints, in.z != nullptr, dBp, dCp, s);
+          const auto dA =
+              reverse_scan_lanes(ds, in, pad, b, d, k, dlast, checkpoints, in.z != nullptr, dBp, dCp, order.data(), s);
           store_state(ds, dA, part.dA.get() + i * N, k, N, s.lane);
         }
         // du = gy * D + dt * s1;  ddelta = (u * s1 + s2) * softplus'(raw);  dz = dout * (y + u * D) * silu'(z)
@@ -293,14 +326,18 @@ void backward_impl(DS ds, const ScanInputs<T>& in, const T* dout, const T* dlast
 // N <= 4 runs on 4-lane vectors (no 16-lane padding for tiny states); otherwise the full native width.
 template <class T>
 void forward_dispatch(const ScanInputs<T>& in, T* out, T* last_state, T* checkpoints) {
-  if (in.N <= 4) forward_impl(hn::CappedTag<T, 4>(), in, out, last_state, checkpoints);
-  else forward_impl(hn::ScalableTag<T>(), in, out, last_state, checkpoints);
+  if (in.N <= 4)
+    forward_impl(hn::CappedTag<T, 4>(), in, out, last_state, checkpoints);
+  else
+    forward_impl(hn::ScalableTag<T>(), in, out, last_state, checkpoints);
 }
 template <class T>
 void backward_dispatch(const ScanInputs<T>& in, const T* dout, const T* dlast, const T* checkpoints,
                        const ScanGrads<T>& g) {
-  if (in.N <= 4) backward_impl(hn::CappedTag<T, 4>(), in, dout, dlast, checkpoints, g);
-  else backward_impl(hn::ScalableTag<T>(), in, dout, dlast, checkpoints, g);
+  if (in.N <= 4)
+    backward_impl(hn::CappedTag<T, 4>(), in, dout, dlast, checkpoints, g);
+  else
+    backward_impl(hn::ScalableTag<T>(), in, dout, dlast, checkpoints, g);
 }
 
 void ForwardF32(const ScanInputs<float>& in, float* out, float* last, float* ckpt) {
@@ -332,8 +369,7 @@ HWY_EXPORT(BackwardF64);
 void selective_scan_forward_f32(const ScanInputs<float>& in, float* out, float* last_state, float* checkpoints) {
   HWY_DYNAMIC_DISPATCH(ForwardF32)(in, out, last_state, checkpoints);
 }
-void selective_scan_forward_f64(const ScanInputs<double>& in, double* out, double* last_state,
-                                double* checkpoints) {
+void selective_scan_forward_f64(const ScanInputs<double>& in, double* out, double* last_state, double* checkpoints) {
   HWY_DYNAMIC_DISPATCH(ForwardF64)(in, out, last_state, checkpoints);
 }
 void selective_scan_backward_f32(const ScanInputs<float>& in, const float* dout, const float* dlast,

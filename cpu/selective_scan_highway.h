@@ -23,8 +23,7 @@ inline constexpr int64_t kChannelsChunk = 32;
 namespace hm::cpu::highway {
 
 void selective_scan_forward_f32(const ScanInputs<float>& in, float* out, float* last_state, float* checkpoints);
-void selective_scan_forward_f64(const ScanInputs<double>& in, double* out, double* last_state,
-                                double* checkpoints);
+void selective_scan_forward_f64(const ScanInputs<double>& in, double* out, double* last_state, double* checkpoints);
 void selective_scan_backward_f32(const ScanInputs<float>& in, const float* dout, const float* dlast,
                                  const float* checkpoints, const ScanGrads<float>& grads);
 void selective_scan_backward_f64(const ScanInputs<double>& in, const double* dout, const double* dlast,
@@ -37,8 +36,7 @@ int64_t selective_scan_checkpoint_elems(int64_t B, int64_t D, int64_t L, int64_t
 namespace hm::cpu::highway_channels {
 
 void selective_scan_forward_f32(const ScanInputs<float>& in, float* out, float* last_state, float* checkpoints);
-void selective_scan_forward_f64(const ScanInputs<double>& in, double* out, double* last_state,
-                                double* checkpoints);
+void selective_scan_forward_f64(const ScanInputs<double>& in, double* out, double* last_state, double* checkpoints);
 void selective_scan_backward_f32(const ScanInputs<float>& in, const float* dout, const float* dlast,
                                  const float* checkpoints, const ScanGrads<float>& grads);
 void selective_scan_backward_f64(const ScanInputs<double>& in, const double* dout, const double* dlast,

@@ -1,21 +1,24 @@
 // Highway selective scan, variant `highway_channels`: SIMD over channels instead of over the state index.
 //
-// Why a second layout: in the SIMD-over-n variant (cpu/selective_scan_highway.cpp) every time step needs
-// horizontal sums over n (y = sum_n h * C forward; sum_n hbar * B, sum_n hbar * h * a * A and y again backward),
-// and those shuffles cost about as much as the exponentials. Here each vector holds V consecutive channels
-// d0 .. d0 + V - 1 of one batch row, so every lane runs its own scalar scan (exactly the reference loop) and all
-// per-channel sums over n are plain vector FMAs. Bm[b, n, t] and Cm[b, n, t] are shared by the channels, so they
-// enter as broadcasts. The only cross-lane sums left are dB and dC (sums over channels), and those are
-// accumulated as vectors over a whole channel group per chunk and reduced once per (t, n) per group.
+// Why a second layout: the SIMD-over-n variant (cpu/selective_scan_highway.cpp) needs horizontal sums over n
+// at every step (y = sum_n h * C forward; y, sum_n hbar * B and sum_n hbar * h * a * A backward). Here each
+// vector holds V consecutive channels d0 .. d0 + V - 1 of one batch row, so every lane runs its own scalar scan
+// (exactly the reference loop) and all per-channel sums over n are plain vector FMAs. Bm[b, n, t] and Cm[b, n, t]
+// are shared by the channels, so they enter as broadcasts. The only cross-lane sums left are dB and dC (sums over
+// channels), accumulated as vectors over a whole channel group per chunk and reduced once per (t, n) per group.
+// The price: the N state vectors of a step no longer fit in registers, so every (t, n) loads and stores its state,
+// adjoint and gradient accumulators (about 14 vector memory operations per (t, n) in the backward). Measured on
+// AVX-512 (bench/RESULTS.md) this layout is slower than the SIMD-over-n one once the latter batches its sums;
+// it stays as a registered variant because the balance (shuffles vs. loads/stores) differs between CPUs.
 //
 // Work split: OpenMP over (b, channel block of V) in the forward and over (b, group of kScanChannelGroup
 // channels) in the backward; time is sequential in chunks of kChannelsChunk steps. Per chunk the block's rows
 // (delta, u, z, dout) are transposed into time-major (chunk, V) scratch, and outputs are transposed back.
 //
 // Memory/time trade-off: as in the other Highway variant, the forward saves the state at chunk boundaries only
-// (B*D*(ceil(L/32) - 1)*N elements, 1/32 of the full state history) and the backward recomputes each chunk's states
-// and exp(delta * A) into (chunk + 1, N, V) buffers; one extra exp + FMA per (b, d, t, n). The chunk is shorter
-// than the other variant's 64 because the recompute buffers hold N x V values per step (32 KB per buffer at
+// (B*D*(ceil(L/32) - 1)*N elements, about 1/32 of the full state history) and the backward recomputes each
+// chunk's states and exp(delta * A) into (chunk + 1, N, V) buffers; one extra exp + FMA per (b, d, t, n). The chunk is
+// shorter than the other variant's 64 because the recompute buffers hold N x V values per step (32 KB per buffer at
 // chunk 32, N = 16, V = 16), and they should stay near L1.
 //
 // Determinism: dA, dDskip, ddelta_bias partials per (b, d) and dB, dC partials per (b, channel group), summed in a
@@ -112,7 +115,7 @@ template <class T>
 struct Scratch {
   Buffer<T> mem;
   T *raw, *dt, *dtu, *u, *z, *g, *gy, *out, *du, *ddelta, *dz;  // (kChunk, V)
-  T* h;                                                          // (N, V) running state
+  T* h;                                                         // (N, V) running state
   T* hist;  // (kChunk + 1, N, V) states of one chunk, hist[0] = state before it
   T* aexp;  // (kChunk, N, V)     exp(dt * A) of one chunk
   T* dBv;   // (kChunk, N, V)     dB, dC of the chunk summed over the group's blocks, one lane per channel
@@ -198,9 +201,9 @@ void forward_impl(const ScanInputs<T>& in, T* out, T* last_state, T* checkpoints
           if (src) prefetch_rows(src, blk, D, L, t0 + kChunk, kChunk);
         stage_chunk(in, blk, p, t0, len, s);
         for (int64_t j = 0; j < len; ++j) {
-          const auto y = step_states(d, N, hn::Load(d, s.dt + j * V), hn::Load(d, s.dtu + j * V), p.A,
-                                     steps.Bt_row(b, t0 + j, L), steps.Ct_row(b, t0 + j, L), s.h, s.h,
-                                     static_cast<T*>(nullptr));
+          const auto y =
+              step_states(d, N, hn::Load(d, s.dt + j * V), hn::Load(d, s.dtu + j * V), p.A, steps.Bt_row(b, t0 + j, L),
+                          steps.Ct_row(b, t0 + j, L), s.h, s.h, static_cast<T*>(nullptr));
           // out = (y + u * D) * silu(z)
           auto o = hn::MulAdd(hn::Load(d, s.u + j * V), Dskip, y);
           if (in.z) {
@@ -222,10 +225,10 @@ void forward_impl(const ScanInputs<T>& in, T* out, T* last_state, T* checkpoints
 template <class T>
 struct BlockState {
   BlockParams<T> p;
-  T* carry;  // (N, V) hbar_{t} * a_{t}, the state adjoint flowing into step t - 1
-  T* dA;     // (N, V) sum_t hbar * h_{t-1} * a * dt
-  T* dDskip; // (V)    sum_t gy * u
-  T* dbias;  // (V)    sum_t ddelta
+  T* carry;   // (N, V) hbar_{t} * a_{t}, the state adjoint flowing into step t - 1
+  T* dA;      // (N, V) sum_t hbar * h_{t-1} * a * dt
+  T* dDskip;  // (V)    sum_t gy * u
+  T* dbias;   // (V)    sum_t ddelta
 };
 
 // One chunk of one block, reversed (formulas in cpu/selective_scan_scalar.cpp), all lanes = channels:
@@ -233,8 +236,8 @@ struct BlockState {
 //   gexp = hbar * h_{t-1} * a   s2 += gexp * A           dA += gexp * dt       carry = hbar * a
 //   du = dt * s1 + gy * D       ddelta = (u * s1 + s2) * softplus'(raw)       dz = dout * (y + u * D) * silu'(z)
 template <class T>
-void reverse_chunk(const ScanInputs<T>& in, const StepInputs<T>& steps, const Block& blk, BlockState<T>& st,
-                   int64_t t0, int64_t len, Scratch<T>& s) {
+void reverse_chunk(const ScanInputs<T>& in, const StepInputs<T>& steps, const Block& blk, BlockState<T>& st, int64_t t0,
+                   int64_t len, Scratch<T>& s) {
   const hn::ScalableTag<T> d;
   const int64_t V = int64_t(hn::Lanes(d)), N = in.N, L = in.L, SV = N * V;
   const auto one = hn::Set(d, T(1)), Dskip = hn::Load(d, st.p.Dskip);
@@ -299,11 +302,13 @@ void backward_impl(const ScanInputs<T>& in, const T* dout, const T* dlast, const
       for (int64_t d0 = grp * kScanChannelGroup; d0 < std::min(D, (grp + 1) * kScanChannelGroup); d0 += V) {
         const Block blk{b, d0, std::min(V, D - d0)};
         T* m = bmem.get() + int64_t(blks.size()) * per_block;
-        BlockState<T> st{{m, m + SV, m + SV + V}, m + SV + 2 * V, m + 2 * SV + 2 * V, m + 3 * SV + 2 * V,
-                         m + 3 * SV + 3 * V};
+        BlockState<T> st{
+            {m, m + SV, m + SV + V}, m + SV + 2 * V, m + 2 * SV + 2 * V, m + 3 * SV + 2 * V, m + 3 * SV + 3 * V};
         st.p.load(in, blk, V);
-        if (dlast) gather_states(dlast, N, blk, D, N, V, st.carry);
-        else std::fill(st.carry, st.carry + SV, T(0));
+        if (dlast)
+          gather_states(dlast, N, blk, D, N, V, st.carry);
+        else
+          std::fill(st.carry, st.carry + SV, T(0));
         std::fill(st.dA, st.dA + SV, T(0));
         std::fill(st.dDskip, st.dDskip + V, T(0));
         std::fill(st.dbias, st.dbias + V, T(0));
@@ -319,8 +324,8 @@ void backward_impl(const ScanInputs<T>& in, const T* dout, const T* dlast, const
         for (size_t k = 0; k < blks.size(); ++k) {
           const Block& blk = blks[k];
           BlockState<T>& st = blocks[k];
-          for (const T* src : {in.delta, in.u, in.z, dout, static_cast<const T*>(g.du),
-                               static_cast<const T*>(g.ddelta), static_cast<const T*>(g.dz)})
+          for (const T* src : {in.delta, in.u, in.z, dout, static_cast<const T*>(g.du), static_cast<const T*>(g.ddelta),
+                               static_cast<const T*>(g.dz)})
             if (src) prefetch_rows(src, blk, D, L, t0 - kChunk, kChunk);
           stage_chunk(in, blk, st.p, t0, len, s);
           gather_rows(dout, blk, D, L, V, t0, len, s.g);
@@ -333,12 +338,13 @@ void backward_impl(const ScanInputs<T>& in, const T* dout, const T* dlast, const
             hn::Store(gy, d, s.gy + j * V);
           }
           // Recompute the chunk's states from the saved start state.
-          if (c > 0) gather_states(checkpoints + (c - 1) * N, n_ckpt * N, blk, D, N, V, s.hist);
-          else std::fill(s.hist, s.hist + SV, T(0));
+          if (c > 0)
+            gather_states(checkpoints + (c - 1) * N, n_ckpt * N, blk, D, N, V, s.hist);
+          else
+            std::fill(s.hist, s.hist + SV, T(0));
           for (int64_t j = 0; j < len; ++j)
-            step_states(d, N, hn::Load(d, s.dt + j * V), hn::Load(d, s.dtu + j * V), st.p.A,
-                        steps.Bt_row(b, t0 + j, L), steps.Ct_row(b, t0 + j, L), s.hist + j * SV,
-                        s.hist + (j + 1) * SV, s.aexp + j * SV);
+            step_states(d, N, hn::Load(d, s.dt + j * V), hn::Load(d, s.dtu + j * V), st.p.A, steps.Bt_row(b, t0 + j, L),
+                        steps.Ct_row(b, t0 + j, L), s.hist + j * SV, s.hist + (j + 1) * SV, s.aexp + j * SV);
           reverse_chunk(in, steps, blk, st, t0, len, s);
           scatter_rows(s.du, blk, D, L, V, t0, len, g.du);
           scatter_rows(s.ddelta, blk, D, L, V, t0, len, g.ddelta);
@@ -393,8 +399,7 @@ HWY_EXPORT(BackwardF64);
 void selective_scan_forward_f32(const ScanInputs<float>& in, float* out, float* last_state, float* checkpoints) {
   HWY_DYNAMIC_DISPATCH(ForwardF32)(in, out, last_state, checkpoints);
 }
-void selective_scan_forward_f64(const ScanInputs<double>& in, double* out, double* last_state,
-                                double* checkpoints) {
+void selective_scan_forward_f64(const ScanInputs<double>& in, double* out, double* last_state, double* checkpoints) {
   HWY_DYNAMIC_DISPATCH(ForwardF64)(in, out, last_state, checkpoints);
 }
 void selective_scan_backward_f32(const ScanInputs<float>& in, const float* dout, const float* dlast,

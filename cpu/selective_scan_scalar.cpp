@@ -82,7 +82,7 @@ void selective_scan_backward(const ScanInputs<T>& in, const T* dout, const T* dl
   if (g.ddelta_bias) std::fill(g.ddelta_bias, g.ddelta_bias + D, T(0));
 
   std::vector<T> hist(static_cast<size_t>((L + 1) * N));  // (L + 1, N): hist[t + 1] = h_t, hist[0] = h_{-1} = 0
-  std::vector<T> hbar(static_cast<size_t>(N));          // (N) state adjoint, carried backwards in time
+  std::vector<T> hbar(static_cast<size_t>(N));            // (N) state adjoint, carried backwards in time
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t d = 0; d < D; ++d) {
       const int64_t row = (b * D + d) * L;  // offset of this channel in (B, D, L) arrays
@@ -95,8 +95,7 @@ void selective_scan_backward(const ScanInputs<T>& in, const T* dout, const T* dl
       for (int64_t t = 0; t < L; ++t) {
         const T dt = effective_delta(in, b, d, t);
         for (int64_t n = 0; n < N; ++n)
-          hist[(t + 1) * N + n] =
-              std::exp(dt * A[n]) * hist[t * N + n] + dt * in.Bm[(b * N + n) * L + t] * u[t];
+          hist[(t + 1) * N + n] = std::exp(dt * A[n]) * hist[t * N + n] + dt * in.Bm[(b * N + n) * L + t] * u[t];
       }
 
       for (int64_t n = 0; n < N; ++n) hbar[n] = dlast ? dlast[(b * D + d) * N + n] : T(0);
@@ -144,7 +143,7 @@ template void selective_scan_forward<float>(const ScanInputs<float>&, float*, fl
 template void selective_scan_forward<double>(const ScanInputs<double>&, double*, double*, double*);
 template void selective_scan_backward<float>(const ScanInputs<float>&, const float*, const float*, const float*,
                                              const ScanGrads<float>&);
-template void selective_scan_backward<double>(const ScanInputs<double>&, const double*, const double*,
-                                              const double*, const ScanGrads<double>&);
+template void selective_scan_backward<double>(const ScanInputs<double>&, const double*, const double*, const double*,
+                                              const ScanGrads<double>&);
 
 }  // namespace hm::cpu::scalar

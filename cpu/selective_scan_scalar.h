@@ -65,13 +65,17 @@ struct ScanKernels {
 
   template <class T>
   ScanForwardFn<T> forward() const {
-    if constexpr (sizeof(T) == 4) return forward_f32;
-    else return forward_f64;
+    if constexpr (sizeof(T) == 4)
+      return forward_f32;
+    else
+      return forward_f64;
   }
   template <class T>
   ScanBackwardFn<T> backward() const {
-    if constexpr (sizeof(T) == 4) return backward_f32;
-    else return backward_f64;
+    if constexpr (sizeof(T) == 4)
+      return backward_f32;
+    else
+      return backward_f64;
   }
 };
 

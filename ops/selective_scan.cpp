@@ -18,10 +18,8 @@ KernelTable<cpu::ScanKernels>& selective_scan_table() {
 namespace {
 
 const cpu::ScanKernels kScalarKernels{
-    &cpu::scalar::selective_scan_checkpoint_elems,
-    &cpu::scalar::selective_scan_forward<float>,
-    &cpu::scalar::selective_scan_backward<float>,
-    &cpu::scalar::selective_scan_forward<double>,
+    &cpu::scalar::selective_scan_checkpoint_elems, &cpu::scalar::selective_scan_forward<float>,
+    &cpu::scalar::selective_scan_backward<float>,  &cpu::scalar::selective_scan_forward<double>,
     &cpu::scalar::selective_scan_backward<double>,
 };
 const cpu::ScanKernels kHighwayKernels{
@@ -35,8 +33,9 @@ const cpu::ScanKernels kHighwayChannelsKernels{
     &cpu::highway_channels::selective_scan_backward_f64,
 };
 const bool kRegScalar = (selective_scan_table().add("scalar", kScalarKernels, 0), true);
-const bool kRegHighway = (selective_scan_table().add("highway", kHighwayKernels, 10), true);
-const bool kRegHighwayChannels = (selective_scan_table().add("highway_channels", kHighwayChannelsKernels, 20), true);
+// Default: `highway` (fastest in bench/RESULTS.md); `highway_channels` is the alternative layout.
+const bool kRegHighway = (selective_scan_table().add("highway", kHighwayKernels, 20), true);
+const bool kRegHighwayChannels = (selective_scan_table().add("highway_channels", kHighwayChannelsKernels, 10), true);
 const OpRegistrar kRegistered{"selective_scan"};
 
 // Shape check for one argument: `name` must have `expected` (written `pattern`, e.g. "(B, N, L)").
@@ -53,11 +52,10 @@ void validate(const Tensor& u, const Tensor& delta, const Tensor& A_log, const T
         "selective_scan: u, delta, A_log, Bm and Cm are required");
   check(u.dim() == 3, "selective_scan: u must be (B, D, L), got shape ", u.shape());
   check(A_log.dim() == 2, "selective_scan: A_log must be (D, N), got shape ", A_log.shape());
-  check(u.dtype() == DType::f32 || u.dtype() == DType::f64, "selective_scan: expected float32 or float64 tensors, u is ",
-        u.dtype());
+  check(u.dtype() == DType::f32 || u.dtype() == DType::f64,
+        "selective_scan: expected float32 or float64 tensors, u is ", u.dtype());
   const int64_t B = u.size(0), D = u.size(1), L = u.size(2), N = A_log.size(1);
-  check(B > 0 && D > 0 && L > 0 && N > 0, "selective_scan: empty input (u ", u.shape(), ", A_log ", A_log.shape(),
-        ")");
+  check(B > 0 && D > 0 && L > 0 && N > 0, "selective_scan: empty input (u ", u.shape(), ", A_log ", A_log.shape(), ")");
   expect_shape("delta", delta, {B, D, L}, "(B, D, L)", u, A_log);
   expect_shape("A_log", A_log, {D, N}, "(D, N)", u, A_log);
   expect_shape("Bm", Bm, {B, N, L}, "(B, N, L)", u, A_log);
@@ -81,7 +79,13 @@ T* mut_ptr_or_null(const Tensor& t) {
 
 // The tensors one call works on, all contiguous.
 struct ScanTensors {
-  Tensor u, delta, A, Bm, Cm, Dskip, z, delta_bias;  // A = -exp(A_log), (D, N)
+  Tensor u;           // (B, D, L)
+  Tensor delta;       // (B, D, L)
+  Tensor A;           // (D, N) = -exp(A_log)
+  Tensor Bm, Cm;      // (B, N, L)
+  Tensor Dskip;       // (D) or undefined
+  Tensor z;           // (B, D, L) or undefined
+  Tensor delta_bias;  // (D) or undefined
   bool softplus = false;
 
   template <class T>
@@ -115,13 +119,20 @@ SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const T
   validate(u, delta, A_log, Bm, Cm, Dskip, z, delta_bias);
   const std::vector<Tensor> inputs{u, delta, A_log, Bm, Cm, Dskip, z, delta_bias};
   const cpu::ScanKernels kernels = selective_scan_table().get();
-  ScanTensors s{saved(u),     saved(delta), negexp(saved(A_log)), saved(Bm), saved(Cm), saved(Dskip),
-                saved(z),     saved(delta_bias), delta_softplus};
+  const ScanTensors s{.u = saved(u),
+                      .delta = saved(delta),
+                      .A = negexp(saved(A_log)),
+                      .Bm = saved(Bm),
+                      .Cm = saved(Cm),
+                      .Dskip = saved(Dskip),
+                      .z = saved(z),
+                      .delta_bias = saved(delta_bias),
+                      .softplus = delta_softplus};
   const int64_t B = u.size(0), D = u.size(1), L = u.size(2), N = A_log.size(1);
 
   SelectiveScanResult r;
-  r.out = empty({B, D, L}, u.dtype());                                      // (B, D, L)
-  if (return_last_state) r.last_state = empty({B, D, N}, u.dtype());       // (B, D, N)
+  r.out = empty({B, D, L}, u.dtype());                                // (B, D, L)
+  if (return_last_state) r.last_state = empty({B, D, N}, u.dtype());  // (B, D, N)
   const int64_t n_ckpt = any_requires_grad(inputs) ? kernels.checkpoint_elems(B, D, L, N) : 0;
   const Tensor checkpoints = n_ckpt > 0 ? empty({n_ckpt}, u.dtype()) : Tensor();  // variant-defined layout
   dispatch_float(u.dtype(), "selective_scan", [&](auto tag) {

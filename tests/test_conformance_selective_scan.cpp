@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/rng.h"
+#include "hwy/targets.h"
 #include "ops/selective_scan.h"
 #include "tests/test_util.h"
 
@@ -42,8 +43,8 @@ template <class T>
   for (size_t i = 0; i < ref.size(); ++i) {
     const double err = std::abs(double(got[i]) - double(ref[i]));
     if (!(err <= rtol * (scale + std::abs(double(ref[i])))))
-      return ::testing::AssertionFailure() << what << "[" << i << "] = " << got[i] << " vs scalar " << ref[i]
-                                           << " (max |ref| " << scale << ")";
+      return ::testing::AssertionFailure()
+             << what << "[" << i << "] = " << got[i] << " vs scalar " << ref[i] << " (max |ref| " << scale << ")";
   }
   return ::testing::AssertionSuccess();
 }
@@ -121,9 +122,9 @@ const std::vector<Case> kCases = {
     {1, 1, 1, 16, true, true, true, true, true},
     {2, 3, 2, 4, true, true, true, true, false},
     {1, 2, 7, 16, false, true, false, true, true},
-    {2, 3, 64, 5, true, false, true, true, false},     // exactly one chunk
-    {1, 2, 65, 3, true, true, true, true, true},       // one step into the second chunk
-    {2, 5, 129, 16, true, true, true, true, true},     // three chunks, the last of length 1
+    {2, 3, 64, 5, true, false, true, true, false},  // exactly one chunk
+    {1, 2, 65, 3, true, true, true, true, true},    // one step into the second chunk
+    {2, 5, 129, 16, true, true, true, true, true},  // three chunks, the last of length 1
     {1, 2, 128, 1, false, false, true, true, false},
     {2, 70, 37, 16, true, true, true, true, true},     // two backward channel groups
     {1, 3, 200, 8, true, true, false, false, false},   // no softplus
@@ -131,6 +132,22 @@ const std::vector<Case> kCases = {
     {2, 2, 99, 4, true, true, true, true, true, -12},  // tiny delta: h barely moves
     {2, 130, 150, 16, true, true, true, true, true},   // big enough for the kernels' parallel paths
 };
+
+// The Highway variants dispatch to the best SIMD target of the CPU; run them on every other target this build
+// compiled and this CPU supports too (AVX2, SSE4, ..., scalar), since vector widths change the code paths
+// (padding, lane tags, the batched horizontal sums).
+TEST(SelectiveScanConformance, EveryVariantMatchesScalarOnEverySimdTarget) {
+  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    SCOPED_TRACE(hwy::TargetName(target));
+    hwy::SetSupportedTargetsForTest(target);
+    uint64_t seed = 900;
+    for (size_t i = 0; i + 1 < kCases.size(); ++i) {  // all but the large case
+      check_case<float>(kCases[i], seed += 10);
+      check_case<double>(kCases[i], seed += 10);
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);  // back to the CPU's best target
+}
 
 TEST(SelectiveScanConformance, EveryVariantMatchesScalarF32) {
   uint64_t seed = 100;

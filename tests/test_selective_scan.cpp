@@ -142,8 +142,8 @@ TEST(SelectiveScan, GradcheckAllInputs) {
       ScanVariant use(variant);
       const Args a = make_args(c, seed += 10);
       const bool softplus = a.softplus;
-      expect_gradcheck("selective_scan", [softplus](const std::vector<Tensor>& x) { return run(x, softplus, false).out; },
-                       a.list());
+      const auto out = [softplus](const std::vector<Tensor>& x) { return run(x, softplus, false).out; };
+      expect_gradcheck("selective_scan", out, a.list());
     }
 }
 
@@ -155,8 +155,8 @@ TEST(SelectiveScan, GradcheckLastState) {
       SCOPED_TRACE(variant + " L " + std::to_string(c.L));
       ScanVariant use(variant);
       const Args a = make_args(c, seed += 10);
-      expect_gradcheck(
-          "selective_scan", [](const std::vector<Tensor>& x) { return run(x, true, true).last_state; }, a.list());
+      const auto last_state = [](const std::vector<Tensor>& x) { return run(x, true, true).last_state; };
+      expect_gradcheck("selective_scan", last_state, a.list());
       // out and last_state both feed the loss: sum(w1 * out) + sum(w2 * last_state) via a second backward root.
       for (const Tensor& t : a.list())
         if (t.defined()) const_cast<Tensor&>(t).zero_grad();
