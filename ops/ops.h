@@ -16,3 +16,4 @@
 #include "ops/loss.h"
 #include "ops/norm.h"
 #include "ops/similarity.h"
+#include "ops/selective_scan.h"
