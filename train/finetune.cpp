@@ -113,7 +113,9 @@ EvalResult evaluate_model(const CtcModel& model, const Vocab& vocab, const std::
     const Batch b = ds.make_batch(0, i);
     std::vector<int64_t> lens;
     const Tensor lp = ctc_log_probs(model, b, Tensor(), Tensor(), true, lens);
-    const auto ids = beam <= 1 ? ctc_greedy_decode_batch(lp, lens) : ctc_beam_decode_batch(lp, lens, beam);
+    BeamSearchOptions bopt;
+    bopt.beam = int(beam);
+    const auto ids = beam <= 1 ? ctc_greedy_decode_batch(lp, lens) : ctc_beam_decode_batch(lp, lens, bopt);
     for (size_t k = 0; k < ids.size(); ++k) hyps.emplace_back(b.utterances[k], vocab.decode(ids[k]));
   }
   std::sort(hyps.begin(), hyps.end());
