@@ -88,7 +88,10 @@ HubertModel::HubertModel(const ModelConfig& c, uint64_t seed, DType dtype) : cfg
 HubertOutput HubertModel::forward(const Tensor& wave, const std::vector<int64_t>& sample_lengths,
                                   const Tensor& frame_mask, bool keep_hidden, const Tensor& channel_mask) const {
   HubertOutput out;
+  check(wave.dim() == 2, "HubertModel: expected a (B, L) waveform batch, got shape ", wave.shape());
   const int64_t B = wave.size(0), L = wave.size(1);
+  check(cfg.cnn_output_length(L) > 0, "HubertModel: ", L, " samples is shorter than the CNN receptive field of ",
+        cfg.cnn_receptive_field(), " samples");
   check(sample_lengths.empty() || int64_t(sample_lengths.size()) == B, "HubertModel: ", sample_lengths.size(),
         " lengths for a batch of ", B);
   Tensor cnn;  // (B, T, C)
