@@ -86,6 +86,36 @@ TEST(KMeans, AssignVariantsAgree) {
   });
 }
 
+TEST(KMeans, AssignBreaksTiesTowardsTheFirstCentre) {
+  // 37 centres (more than a vector of lanes, plus a tail) cycling through 3 distinct points; every row's nearest
+  // point occurs 12-13 times and the first occurrence must win, in every variant. The GEMM variants must also
+  // agree with each other bit for bit (same products, same single rounding of c_sq - 2 g).
+  const int64_t k = 37, d = 4, n = 50;
+  Tensor c = empty({k, d});
+  for (int64_t j = 0; j < k; ++j)
+    for (int64_t t = 0; t < d; ++t) c.data<float>()[j * d + t] = float((j % 3) == t ? 3 : 0);
+  Generator gen(2);
+  Tensor x = randn({n, d}, DType::f32, gen);
+  std::vector<int32_t> base;
+  for (const std::string& v : feat::kmeans_assign_table().variants()) {
+    std::vector<int32_t> lab(n, -1);
+    std::vector<float> dist(n, NAN);
+    feat::kmeans_assign_table().get(v)(x.data<float>(), n, d, c.data<float>(), k, lab.data(), dist.data());
+    for (int64_t i = 0; i < n; ++i) EXPECT_LT(lab[size_t(i)], 3) << v << " row " << i;
+    if (v == "sgemm") base = lab;
+    if (!base.empty()) {
+      EXPECT_EQ(lab, base) << v;
+    }
+  }
+  std::vector<int32_t> a(1000), b(1000);
+  std::vector<float> da(1000), db(1000);
+  Tensor xl = randn({1000, 39}, DType::f32, gen), cl = randn({100, 39}, DType::f32, gen);
+  cpu::kmeans_assign_sgemm(xl.data<float>(), 1000, 39, cl.data<float>(), 100, a.data(), da.data());
+  cpu::kmeans_assign_sgemm_hwy(xl.data<float>(), 1000, 39, cl.data<float>(), 100, b.data(), db.data());
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(da, db);
+}
+
 TEST(KMeans, SqDistancesMatchDirect) {
   Generator gen(5);
   const Tensor x = randn({300, 7}, DType::f32, gen), y = randn({4, 7}, DType::f32, gen);
@@ -163,10 +193,12 @@ TEST(KMeans, MiniBatchInertiaNotWorseThanLloydFromTheSameInit) {
 }
 
 TEST(KMeans, DeterministicForASeedAndAnyThreadCount) {
-  const Tensor x = blobs(12000, 39, 20, 3.0, 1.0, 4, nullptr);
+  // Sizes chosen so that every threaded path (row blocks of the assignment and of k-means++, the per-cluster
+  // update, the blocked sums) really runs on several threads when there are several.
+  const Tensor x = blobs(12000, 39, 64, 3.0, 1.0, 4, nullptr);
   feat::MiniBatchKMeansOptions opt;
-  opt.n_clusters = 20;
-  opt.batch_size = 1000;
+  opt.n_clusters = 64;
+  opt.batch_size = 2000;
   opt.n_init = 2;
   opt.max_iter = 5;
   opt.seed = 7;

@@ -18,15 +18,17 @@ KernelTable<cpu::KmeansAssignFn>& kmeans_assign_table() {
 namespace {
 const bool kRegScalar = (kmeans_assign_table().add("scalar", cpu::kmeans_assign_scalar, 0), true);
 const bool kRegSgemm = (kmeans_assign_table().add("sgemm", cpu::kmeans_assign_sgemm, 10), true);
+const bool kRegSgemmHwy = (kmeans_assign_table().add("sgemm_hwy", cpu::kmeans_assign_sgemm_hwy, 20), true);
 
 // Sum of f(i) over [0, n) in double: fixed blocks summed in block order, so the result does not depend on the
 // thread count.
+constexpr int64_t kSumBlock = 4096;
 template <class F>
 double blocked_sum(int64_t n, F&& f) {
-  constexpr int64_t kBlock = 4096;
+  constexpr int64_t kBlock = kSumBlock;
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   std::vector<double> part(static_cast<size_t>(blocks), 0.0);  // (blocks,)
-  cpu::parallel_for(blocks, kBlock * 4, [&](int64_t b0, int64_t b1) {
+  cpu::parallel_for(blocks, kBlock, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       double s = 0;
       for (int64_t i = b * kBlock, e = std::min(n, (b + 1) * kBlock); i < e; ++i) s += f(i);
@@ -114,7 +116,7 @@ Tensor kmeans_plusplus(const Tensor& x, int64_t k, Generator& gen) {
   std::vector<float> dist(static_cast<size_t>(n * trials));       // (n, trials)
   std::vector<float> cand(static_cast<size_t>(trials * d)), cand_sq(static_cast<size_t>(trials));
   std::vector<int64_t> cand_id(static_cast<size_t>(trials));
-  std::vector<double> cand_pot(static_cast<size_t>(trials));
+  std::vector<double> cand_pot(static_cast<size_t>(trials)), part;
   for (int64_t c = 1; c < k; ++c) {
     double run = 0;
     for (int64_t i = 0; i < n; ++i) cum[size_t(i)] = run += double(closest[size_t(i)]);
@@ -128,11 +130,20 @@ Tensor kmeans_plusplus(const Tensor& x, int64_t k, Generator& gen) {
     }
     cpu::sq_distances(px, x_sq.data(), n, d, cand.data(), cand_sq.data(), trials, dist.data());
     for (int64_t t = 0; t < trials; ++t) dist[size_t(cand_id[size_t(t)] * trials + t)] = 0;
-    // potential of each candidate: sum_i min(closest_i, dist(x_i, candidate)); the smallest wins
+    // potential of each candidate: sum_i min(closest_i, dist(x_i, candidate)); the smallest wins. One pass for
+    // all candidates, partial sums per fixed block added in block order (thread-count independent).
+    const int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
+    part.assign(size_t(blocks * trials), 0.0);  // (blocks, trials)
+    cpu::parallel_for(blocks, kSumBlock * trials, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b)
+        for (int64_t i = b * kSumBlock, e = std::min(n, (b + 1) * kSumBlock); i < e; ++i)
+          for (int64_t t = 0; t < trials; ++t)
+            part[size_t(b * trials + t)] += double(std::min(closest[size_t(i)], dist[size_t(i * trials + t)]));
+    });
     int64_t best = 0;
     for (int64_t t = 0; t < trials; ++t) {
-      cand_pot[size_t(t)] = blocked_sum(
-          n, [&](int64_t i) { return double(std::min(closest[size_t(i)], dist[size_t(i * trials + t)])); });
+      cand_pot[size_t(t)] = 0;
+      for (int64_t b = 0; b < blocks; ++b) cand_pot[size_t(t)] += part[size_t(b * trials + t)];
       if (cand_pot[size_t(t)] < cand_pot[size_t(best)]) best = t;
     }
     pot = cand_pot[size_t(best)];

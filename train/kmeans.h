@@ -17,7 +17,8 @@
 
 namespace hm::feat {
 
-// The "kmeans_assign" kernel table (variants: scalar direct distances, sgemm expansion).
+// The "kmeans_assign" kernel table (variants: scalar direct distances; sgemm and sgemm_hwy, the GEMM expansion
+// with a scalar or a Highway argmin).
 KernelTable<cpu::KmeansAssignFn>& kmeans_assign_table();
 
 struct MiniBatchKMeansOptions {

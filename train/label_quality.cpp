@@ -22,6 +22,8 @@ JointStats joint_label_stats(const std::vector<int32_t>& reference, const std::v
   int64_t Y = 0, Z = 0;
   for (auto& [v, i] : yid) i = Y++;
   for (auto& [v, i] : zid) i = Z++;
+  s.reference_classes = Y;
+  s.code_classes = Z;
   std::vector<double> joint(size_t(Y * Z), 0.0), py(size_t(Y), 0.0), pz(size_t(Z), 0.0);  // (Y, Z), (Y,), (Z,)
   const double inv = 1.0 / double(reference.size());
   for (size_t t = 0; t < reference.size(); ++t) {
@@ -77,7 +79,6 @@ LabelQuality label_quality(const std::vector<std::vector<int32_t>>& labels, int6
   check(reference->size() == labels.size(), "label quality: ", labels.size(), " labelled utterances but ",
         reference->size(), " reference utterances");
   std::vector<int32_t> ys, zs;
-  int64_t classes_max = -1;
   for (size_t u = 0; u < labels.size(); ++u) {
     const auto& z = labels[u];
     const auto& y = (*reference)[u];
@@ -88,14 +89,11 @@ LabelQuality label_quality(const std::vector<std::vector<int32_t>>& labels, int6
     q.trimmed_frames += std::abs(diff);
     ys.insert(ys.end(), y.begin(), y.begin() + long(T));
     zs.insert(zs.end(), z.begin(), z.begin() + long(T));
-    for (size_t t = 0; t < T; ++t) classes_max = std::max<int64_t>(classes_max, y[t]);
   }
   const JointStats s = joint_label_stats(ys, zs);
   q.has_reference = true;
   q.compared_frames = int64_t(ys.size());
-  std::vector<bool> seen(size_t(classes_max + 1), false);
-  for (int32_t y : ys) seen[size_t(y)] = true;
-  q.reference_classes = std::count(seen.begin(), seen.end(), true);
+  q.reference_classes = s.reference_classes;
   q.reference_entropy = s.reference_entropy;
   q.mutual_information = s.mutual_information;
   q.pnmi = s.pnmi;

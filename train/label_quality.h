@@ -32,6 +32,7 @@ LabelQuality label_quality(const std::vector<std::vector<int32_t>>& labels, int6
 
 // PNMI, phone purity, cluster purity, I and H(y) of two equally long frame labelings (y = reference, z = codes).
 struct JointStats {
+  int64_t reference_classes = 0, code_classes = 0;  // distinct values that occur
   double reference_entropy = 0, mutual_information = 0, pnmi = 0, phone_purity = 0, cluster_purity = 0;
 };
 JointStats joint_label_stats(const std::vector<int32_t>& reference, const std::vector<int32_t>& codes);
