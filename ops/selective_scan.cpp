@@ -149,22 +149,23 @@ SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const T
            const Tensor dout = g[0].contiguous();                                  // (B, D, L)
            const Tensor dlast = return_last_state ? g[1].contiguous() : Tensor();  // (B, D, N)
            auto like = [](const Tensor& t) { return t.defined() ? empty_like(t) : Tensor(); };
-           Tensor du = like(s.u), ddelta = like(s.delta), dA = like(s.A), dB = like(s.Bm), dC = like(s.Cm);
+           // dA_log first receives the kernel's dLoss/dA, then is turned into dLoss/dA_log below.
+           Tensor du = like(s.u), ddelta = like(s.delta), dA_log = like(s.A), dB = like(s.Bm), dC = like(s.Cm);
            Tensor dDskip = like(s.Dskip), dz = like(s.z), ddelta_bias = like(s.delta_bias);
            dispatch_float(s.u.dtype(), "selective_scan backward", [&](auto tag) {
              using T = decltype(tag);
              cpu::ScanGrads<T> grads;
-             grads.du = du.data<T>(), grads.ddelta = ddelta.data<T>(), grads.dA = dA.data<T>();
+             grads.du = du.data<T>(), grads.ddelta = ddelta.data<T>(), grads.dA = dA_log.data<T>();
              grads.dB = dB.data<T>(), grads.dC = dC.data<T>(), grads.dDskip = mut_ptr_or_null<T>(dDskip);
              grads.dz = mut_ptr_or_null<T>(dz), grads.ddelta_bias = mut_ptr_or_null<T>(ddelta_bias);
              kernels.backward<T>()(s.inputs<T>(), dout.data<T>(), ptr_or_null<T>(dlast), ptr_or_null<T>(checkpoints),
                                    grads);
              // dLoss/dA_log = dLoss/dA * dA/dA_log = dA * (-exp(A_log)) = dA * A.
-             T* pa = dA.data<T>();
+             T* pa = dA_log.data<T>();
              const T* a = s.A.data<T>();
-             for (int64_t i = 0; i < dA.numel(); ++i) pa[i] *= a[i];
+             for (int64_t i = 0; i < dA_log.numel(); ++i) pa[i] *= a[i];
            });
-           std::vector<Tensor> grads{du, ddelta, dA, dB, dC, dDskip, dz, ddelta_bias};
+           std::vector<Tensor> grads{du, ddelta, dA_log, dB, dC, dDskip, dz, ddelta_bias};
            for (size_t i = 0; i < grads.size(); ++i)
              if (!needs[i]) grads[i] = Tensor();
            return grads;
