@@ -61,8 +61,9 @@ bool Tensor::is_contiguous() const {
 }
 
 Tensor& Tensor::requires_grad_(bool on) {
+  // (check() evaluates its message parts eagerly, so the node name must not be read when there is no node.)
   check(is_leaf(), "requires_grad_: only leaf tensors can change requires_grad (this one comes from ",
-        grad_fn()->name, ")");
+        is_leaf() ? std::string() : grad_fn()->name, ")");
   check(!on || is_floating(dtype()), "requires_grad_: only floating tensors can require gradients, got ",
         dtype());
   impl().requires_grad = on;

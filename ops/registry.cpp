@@ -33,6 +33,11 @@ std::once_flag g_env_once;
 
 void set_kernel_overrides(const std::string& spec) { parse_into(spec, overrides()); }
 
+void clear_kernel_overrides() {
+  kernel_override("");  // make sure HUBMAMBA_KERNELS was read, so it is not applied after the clear
+  overrides().clear();
+}
+
 std::string kernel_override(const std::string& op) {
   std::call_once(g_env_once, [] {
     if (const char* env = std::getenv("HUBMAMBA_KERNELS"); env && *env) parse_into(env, overrides());

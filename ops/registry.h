@@ -20,6 +20,8 @@ namespace hm {
 
 // Variant overrides: "op=variant,op2=variant2". Throws on malformed text.
 void set_kernel_overrides(const std::string& spec);
+// Drop every override (back to the highest-priority variants).
+void clear_kernel_overrides();
 // The override for `op`, or "" when none.
 std::string kernel_override(const std::string& op);
 

@@ -4,10 +4,11 @@
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
-  libhwy-dev libopenblas-dev             # SIMD kernels, GEMM
+  libhwy-dev libopenblas-dev libopenblas-openmp-dev   # SIMD kernels, GEMM (OpenMP build of OpenBLAS)
   libgtest-dev googletest libbenchmark-dev
   libsndfile1-dev libsoxr-dev libfftw3-dev libpng-dev   # audio I/O, resampling, FFT, plots
   espeak-ng flite sox                    # synthetic speech corpus (hubmamba synth)
+  festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts   # more synth voices (kal, ked, slt)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,36 @@
+// Loss ops (DESIGN.md 3, ops/loss.cpp): cross-entropy fused with log-softmax, and CTC. PyTorch 1.13 semantics.
+#pragma once
+#include "cpu/loss.h"
+#include "engine/tensor.h"
+#include "ops/registry.h"
+
+namespace hm {
+
+enum class LossReduction { none, mean, sum };
+
+// torch.nn.functional.cross_entropy(logits, target, weight, ignore_index, reduction):
+//   logits (N, C) float, target (N,) i64/i32 with values in [0, C) or == ignore_index, weight (C,) or undefined.
+//   loss_i = -weight[t_i] * log_softmax(logits_i)[t_i] (0 for ignored rows)
+//   none -> (N,); sum -> sum_i loss_i; mean -> sum_i loss_i / sum_{i not ignored} weight[t_i] (NaN if all ignored).
+// Gradient for logits only; class weights take no gradient (as in torch).
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight = Tensor(),
+                     int64_t ignore_index = -100, LossReduction reduction = LossReduction::mean);
+
+// torch.nn.functional.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity):
+//   log_probs (T, B, C) log-softmaxed; targets (B, S) padded or 1-D concatenation of the B label sequences
+//   (i64/i32, labels in [0, C)); input_lengths, target_lengths (B,) i64/i32 with input_lengths <= T.
+//   none -> (B,) per-element -log p(target | input); sum -> their sum; mean -> mean_b(loss_b / max(tl_b, 1)).
+//   Infeasible elements give +inf, or 0 (with a zero gradient) when zero_infinity. NaN in the used frames of
+//   log_probs throws. The gradient is torch's: exp(log_probs) - posterior, i.e. the gradient w.r.t. the logits
+//   under the log_softmax that produced log_probs (log_softmax's backward passes it through unchanged).
+Tensor ctc_loss(const Tensor& log_probs, const Tensor& targets, const Tensor& input_lengths,
+                const Tensor& target_lengths, int64_t blank = 0, LossReduction reduction = LossReduction::mean,
+                bool zero_infinity = false);
+
+// Kernel tables of the cross-entropy kernels (variants "scalar", "highway"): "cross_entropy_forward_f32", ...
+template <class T>
+KernelTable<cpu::CrossEntropyForwardFn<T>>& cross_entropy_forward_table();
+template <class T>
+KernelTable<cpu::CrossEntropyBackwardFn<T>>& cross_entropy_backward_table();
+
+}  // namespace hm

@@ -1,0 +1,138 @@
+// cosine_similarity: the broadcast is resolved with differentiable views (pad rank, move `dim` last, expand along
+// it if needed), so the fused op itself only sees two contiguous row matrices A (Ra, D), B (Rb, D) and one (row of
+// A, row of B) pair per output. For HuBERT's (T, 1, D) x (1, C, D) that is T + C rows, not T * C copies; the views'
+// own backward passes (expand -> sum_to, permute, reshape) carry the row gradients back to a's and b's shapes.
+#include "ops/similarity.h"
+
+#include <algorithm>
+
+#include "cpu/cosine.h"
+#include "engine/autograd.h"
+#include "ops/registry.h"
+
+namespace hm {
+namespace {
+
+const OpRegistrar kSimilarityOps{"cosine_similarity"};
+
+// t with rank raised to `rank` (leading 1s), `dim` moved last and broadcast along it to D, as contiguous rows.
+Tensor as_rows(const Tensor& t, int64_t rank, int64_t dim, int64_t D) {
+  Shape padded(size_t(rank - t.dim()), 1);
+  padded.insert(padded.end(), t.shape().begin(), t.shape().end());
+  std::vector<int64_t> perm;
+  for (int64_t k = 0; k < rank; ++k)
+    if (k != dim) perm.push_back(k);
+  perm.push_back(dim);
+  Tensor r = t.reshape(padded).permute(perm);
+  if (r.size(-1) != D) {
+    Shape s = r.shape();
+    s.back() = D;
+    r = r.expand(s);
+  }
+  return r.contiguous();
+}
+
+// Row of `rows` (outer shape `outer`, broadcast to `bshape`) for every output position, in row-major order.
+Tensor row_index(const Shape& outer, const Shape& bshape) {
+  const int64_t n = shape_numel(bshape);
+  Tensor idx = empty({n}, DType::i64);  // (O)
+  int64_t* p = idx.data<int64_t>();
+  const Shape strides = contiguous_strides(outer);
+  const int64_t rank = int64_t(bshape.size());
+  std::vector<int64_t> pos(size_t(rank), 0);
+  for (int64_t o = 0; o < n; ++o) {
+    int64_t r = 0;
+    for (int64_t k = 0; k < rank; ++k)
+      if (outer[size_t(k)] != 1) r += pos[size_t(k)] * strides[size_t(k)];
+    p[o] = r;
+    for (int64_t k = rank - 1; k >= 0; --k) {
+      if (++pos[size_t(k)] < bshape[size_t(k)]) break;
+      pos[size_t(k)] = 0;
+    }
+  }
+  return idx;
+}
+
+// Which side varies fastest when the outputs are every (row of A, row of B) pair: +1 when ia = o / Rb, ib = o % Rb
+// (y is (Ra, Rb)), -1 when ia = o % Ra, ib = o / Ra (y is (Rb, Ra)), 0 for any other pairing.
+int outer_layout(const Tensor& ia, const Tensor& ib, int64_t Ra, int64_t Rb) {
+  const int64_t O = ia.numel();
+  if (O != Ra * Rb || O == 0) return 0;
+  const int64_t *pa = ia.data<int64_t>(), *pb = ib.data<int64_t>();
+  bool ab = true, ba = true;
+  for (int64_t o = 0; o < O && (ab || ba); ++o) {
+    ab = ab && pa[o] == o / Rb && pb[o] == o % Rb;
+    ba = ba && pa[o] == o % Ra && pb[o] == o / Ra;
+  }
+  return ab ? 1 : ba ? -1 : 0;
+}
+
+}  // namespace
+
+Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double eps) {
+  check(a.dtype() == b.dtype(), "cosine_similarity: dtype mismatch ", a.dtype(), " vs ", b.dtype());
+  const int64_t rank = std::max(a.dim(), b.dim());
+  check(rank >= 1, "cosine_similarity: inputs must have at least one dim");
+  Shape bshape(static_cast<size_t>(rank));  // the broadcast shape of a and b
+  for (int64_t k = 0; k < rank; ++k) {
+    const int64_t ka = k - (rank - a.dim()), kb = k - (rank - b.dim());
+    const int64_t sa = ka >= 0 ? a.size(ka) : 1, sb = kb >= 0 ? b.size(kb) : 1;
+    check(sa == sb || sa == 1 || sb == 1, "cosine_similarity: shapes ", a.shape(), " and ", b.shape(),
+          " do not broadcast (dim ", k, ": ", sa, " vs ", sb, ")");
+    bshape[size_t(k)] = sa == 1 ? sb : sa;
+  }
+  const int64_t d = wrap_dim(dim, rank, "cosine_similarity");
+  const int64_t D = bshape[size_t(d)];
+  Shape out_shape = bshape;
+  out_shape.erase(out_shape.begin() + d);
+
+  const Tensor ar = as_rows(a, rank, d, D), br = as_rows(b, rank, d, D);  // (outer_a..., D), (outer_b..., D)
+  const Shape outer_a(ar.shape().begin(), ar.shape().end() - 1), outer_b(br.shape().begin(), br.shape().end() - 1);
+  const int64_t Ra = shape_numel(outer_a), Rb = shape_numel(outer_b), O = shape_numel(out_shape);
+  const Tensor A = ar.reshape({Ra, D}), B = br.reshape({Rb, D});
+  const Tensor ia = row_index(outer_a, out_shape), ib = row_index(outer_b, out_shape);  // (O)
+
+  const int layout = outer_layout(ia, ib, Ra, Rb);
+
+  Tensor y = empty({O}, a.dtype());
+  Tensor na = empty({Ra}, a.dtype()), nb = empty({Rb}, a.dtype());  // clamped row norms
+  dispatch_float(a.dtype(), "cosine_similarity", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::row_norms<T>(A.data<T>(), Ra, D, T(eps), na.data<T>());
+    cpu::row_norms<T>(B.data<T>(), Rb, D, T(eps), nb.data<T>());
+    if (layout == 1)
+      cpu::cosine_forward_outer<T>(A.data<T>(), na.data<T>(), B.data<T>(), nb.data<T>(), Ra, Rb, D, y.data<T>());
+    else if (layout == -1)
+      cpu::cosine_forward_outer<T>(B.data<T>(), nb.data<T>(), A.data<T>(), na.data<T>(), Rb, Ra, D, y.data<T>());
+    else
+      cpu::cosine_forward<T>(A.data<T>(), na.data<T>(), B.data<T>(), nb.data<T>(), ia.data<int64_t>(),
+                             ib.data<int64_t>(), O, D, y.data<T>());
+  });
+  // Saved context: the rows, their clamped norms, the output (for the y * x / |x|^2 term) and the pairings.
+  const Tensor Ad = A.detach(), Bd = B.detach(), yd = y.detach();
+  record(
+      "cosine_similarity", {A, B}, {y},
+      [Ad, Bd, na, nb, yd, ia, ib, layout, O, Ra, Rb, D](const std::vector<Tensor>& g, const std::vector<bool>& needs) {
+        const Tensor dy = g[0].contiguous();
+        Tensor dA = needs[0] ? empty({Ra, D}, Ad.dtype()) : Tensor();
+        Tensor dB = needs[1] ? empty({Rb, D}, Ad.dtype()) : Tensor();
+        dispatch_float(Ad.dtype(), "cosine_similarity backward", [&](auto tag) {
+          using T = decltype(tag);
+          T* pdA = dA.defined() ? dA.data<T>() : nullptr;
+          T* pdB = dB.defined() ? dB.data<T>() : nullptr;
+          if (layout == 1)
+            cpu::cosine_backward_outer<T>(dy.data<T>(), yd.data<T>(), Ad.data<T>(), na.data<T>(), Bd.data<T>(),
+                                          nb.data<T>(), Ra, Rb, D, pdA, pdB);
+          else if (layout == -1)
+            cpu::cosine_backward_outer<T>(dy.data<T>(), yd.data<T>(), Bd.data<T>(), nb.data<T>(), Ad.data<T>(),
+                                          na.data<T>(), Rb, Ra, D, pdB, pdA);
+          else
+            cpu::cosine_backward<T>(dy.data<T>(), yd.data<T>(), Ad.data<T>(), na.data<T>(), Bd.data<T>(), nb.data<T>(),
+                                    ia.data<int64_t>(), ib.data<int64_t>(), O, Ra, Rb, D, pdA, pdB);
+        });
+        return std::vector<Tensor>{dA, dB};
+      });
+  return y.reshape(out_shape);
+}
+
+}  // namespace hm

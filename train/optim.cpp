@@ -1,0 +1,141 @@
+#include "train/optim.h"
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/strided.h"
+
+namespace hm {
+
+bool default_decays(const std::string& name, const Tensor& param) {
+  auto ends_with = [&](const std::string& s) {
+    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+  };
+  if (param.dim() <= 1) return false;  // biases, norm gains, D, mask embeddings
+  if (ends_with("A_log") || ends_with(".D") || ends_with("bias")) return false;
+  if (name.find("norm") != std::string::npos) return false;
+  return true;
+}
+
+Adam::Adam(NamedTensors params, AdamConfig cfg) : params_(std::move(params)), cfg_(cfg) {
+  for (const auto& [name, p] : params_) {
+    check(p.requires_grad() && p.is_leaf(), "Adam: parameter '", name, "' is not a trainable leaf");
+    check(p.is_contiguous(), "Adam: parameter '", name, "' must be contiguous");
+    decay_.push_back(default_decays(name, p));
+    m_.push_back(zeros(p.shape(), p.dtype()));
+    v_.push_back(zeros(p.shape(), p.dtype()));
+  }
+}
+
+void Adam::step(double lr) {
+  NoGradGuard ng;
+  step_++;
+  // Bias corrections of Kingma & Ba (2015), Algorithm 1.
+  const double bc1 = 1.0 - std::pow(cfg_.beta1, double(step_));
+  const double bc2 = 1.0 - std::pow(cfg_.beta2, double(step_));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i].second;
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    const double wd = decay_[i] ? cfg_.weight_decay : 0.0;
+    dispatch_float(p.dtype(), "Adam", [&](auto tag) {
+      using T = decltype(tag);
+      const Tensor gc = g.contiguous();
+      T* w = p.data<T>();
+      const T* gr = gc.data<T>();
+      T* m = m_[i].data<T>();
+      T* v = v_[i].data<T>();
+      const int64_t n = p.numel();
+#pragma omp parallel for schedule(static) if (n > 65536)
+      for (int64_t k = 0; k < n; ++k) {
+        double grad = double(gr[k]);
+        if (!cfg_.decoupled) grad += wd * double(w[k]);
+        const double mk = cfg_.beta1 * double(m[k]) + (1 - cfg_.beta1) * grad;
+        const double vk = cfg_.beta2 * double(v[k]) + (1 - cfg_.beta2) * grad * grad;
+        m[k] = T(mk);
+        v[k] = T(vk);
+        double wk = double(w[k]);
+        if (cfg_.decoupled) wk -= lr * wd * wk;  // AdamW: decay applied to the weight, not the gradient
+        wk -= lr * (mk / bc1) / (std::sqrt(vk / bc2) + cfg_.eps);
+        w[k] = T(wk);
+      }
+    });
+  }
+}
+
+NamedTensors Adam::state() const {
+  NamedTensors out;
+  out.emplace_back("adam.step", from_vector<int64_t>({step_}, {}));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    out.emplace_back("adam.exp_avg." + params_[i].first, m_[i]);
+    out.emplace_back("adam.exp_avg_sq." + params_[i].first, v_[i]);
+  }
+  return out;
+}
+
+void Adam::load_state(const NamedTensors& state) {
+  std::map<std::string, Tensor> s;
+  for (const auto& [n, t] : state) s[n] = t;
+  auto find = [&](const std::string& name, const Shape& shape) -> const Tensor& {
+    auto it = s.find(name);
+    check(it != s.end(), "optimiser state: missing '", name, "'");
+    check(it->second.shape() == shape, "optimiser state: '", name, "' has shape ", it->second.shape(),
+          ", expected ", shape);
+    return it->second;
+  };
+  step_ = int64_t(find("adam.step", {}).item());
+  for (size_t i = 0; i < params_.size(); ++i) {
+    strided::copy(m_[i], find("adam.exp_avg." + params_[i].first, params_[i].second.shape()));
+    strided::copy(v_[i], find("adam.exp_avg_sq." + params_[i].first, params_[i].second.shape()));
+  }
+}
+
+double grad_norm(const NamedTensors& params) {
+  double total = 0;
+  for (const auto& [name, p] : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    for (double x : g.to_vector<double>()) total += x * x;
+  }
+  return std::sqrt(total);
+}
+
+double clip_grad_norm(const NamedTensors& params, double max_norm) {
+  const double norm = grad_norm(params);
+  if (max_norm <= 0 || !std::isfinite(norm) || norm <= max_norm) return norm;
+  const double scale = max_norm / (norm + 1e-6);  // torch.nn.utils.clip_grad_norm_ adds 1e-6
+  for (const auto& [name, p] : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    dispatch_float(g.dtype(), "clip_grad_norm", [&](auto tag) {
+      using T = decltype(tag);
+      T* d = g.data<T>();
+      for (int64_t k = 0; k < g.numel(); ++k) d[k] = T(double(d[k]) * scale);
+    });
+  }
+  return norm;
+}
+
+double PolynomialDecaySchedule::lr(int64_t update) const {
+  // fairseq/optim/lr_scheduler/polynomial_decay_schedule.py: warmup factor = num_updates / warmup_updates.
+  if (warmup_updates > 0 && update <= warmup_updates) return peak_lr * double(update) / double(warmup_updates);
+  if (update >= total_updates) return end_lr;
+  const double remaining = 1.0 - double(update - warmup_updates) / double(total_updates - warmup_updates);
+  return (peak_lr - end_lr) * std::pow(remaining, power) + end_lr;
+}
+
+double TriStageSchedule::lr(int64_t update) const {
+  // fairseq/optim/lr_scheduler/tri_stage_lr_scheduler.py
+  const double init_lr = init_lr_scale * peak_lr, final_lr = final_lr_scale * peak_lr;
+  if (update < warmup_steps) return init_lr + (peak_lr - init_lr) / double(std::max<int64_t>(warmup_steps, 1)) * double(update);
+  int64_t t = update - warmup_steps;
+  if (t < hold_steps) return peak_lr;
+  t -= hold_steps;
+  if (t <= decay_steps && decay_steps > 0) {
+    const double decay_factor = -std::log(final_lr_scale) / double(decay_steps);
+    return peak_lr * std::exp(-decay_factor * double(t));
+  }
+  return final_lr;
+}
+
+}  // namespace hm
