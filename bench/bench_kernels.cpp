@@ -3,8 +3,9 @@
 // the ops use. Reports effective bandwidth (bytes each kernel must read + write, divided by the median time) and
 // its ratio to memcpy measured in the same run with the same thread count, plus the speed-up over "scalar".
 //
-//   ./build/bench_kernels [--elements N] [--reps R]   (defaults: 16Mi f32 / 8Mi f64 elements = 64 MiB per array,
-//                                                      median of 3 runs; kernels slower than 0.5 s per run: 1 run)
+//   ./build/bench_kernels [--elements N] [--reps R] [--cpu-time]
+//     defaults: 16Mi f32 / 8Mi f64 elements = 64 MiB per array, median of 3 runs (1 run for kernels slower than
+//     0.5 s), wall clock (--cpu-time: the calling thread's CPU clock, see now_seconds)
 //
 // Tables benched with representative ops: binary (add), binary_row (add, bias of 1024), binary_col (mul, 1024
 // columns), binary_scalar (mul), unary (relu, exp, tanh, gelu, silu; f64: relu, gelu), unary_backward (gelu, silu;
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <string>
 #include <vector>
@@ -32,17 +34,30 @@ using cpu::ReduceOp;
 using cpu::SoftmaxOp;
 using cpu::UnaryOp;
 
+// Wall clock by default; --cpu-time uses the calling thread's CPU clock instead, which on a machine shared with
+// other jobs approximates the uncontended time of a single-threaded run (it is not meaningful for 2 threads).
+bool g_cpu_time = false;
+
+double now_seconds() {
+  if (g_cpu_time) {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 // Median of `reps` timed runs after one warm-up (page faults, caches, thread pool); a kernel whose warm-up takes
 // over half a second (the scalar transcendental references) is timed once, to keep the whole bench short.
 double median_seconds(int reps, const std::function<void()>& run) {
-  const auto w0 = std::chrono::steady_clock::now();
+  const double w0 = now_seconds();
   run();
-  if (std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count() > 0.5) reps = 1;
+  if (now_seconds() - w0 > 0.5) reps = 1;
   std::vector<double> t;
   for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = now_seconds();
     run();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    t.push_back(now_seconds() - t0);
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
@@ -198,14 +213,17 @@ int run(int argc, char** argv) {
       elements = std::atoll(argv[++i]);
     } else if (arg == "--reps" && i + 1 < argc) {
       reps = std::atoi(argv[++i]);
+    } else if (arg == "--cpu-time") {
+      g_cpu_time = true;
     } else {
-      std::fprintf(stderr, "usage: bench_kernels [--elements N] [--reps R]\n");
+      std::fprintf(stderr, "usage: bench_kernels [--elements N] [--reps R] [--cpu-time]\n");
       return 2;
     }
   }
   elements = std::max<int64_t>(elements / 4096 * 4096, 4096);  // whole rows of every benched layout
-  std::printf("elements: %lld f32 (%.0f MiB per array), %lld f64; median of %d runs after a warm-up run\n",
-              (long long)elements, double(elements) * 4 / (1 << 20), (long long)(elements / 2), reps);
+  std::printf("elements: %lld f32 (%.0f MiB per array), %lld f64; median of %d runs after a warm-up run; %s\n",
+              (long long)elements, double(elements) * 4 / (1 << 20), (long long)(elements / 2), reps,
+              g_cpu_time ? "thread CPU time" : "wall clock");
   const Buffers<float> f32(elements);
   const Buffers<double> f64(elements / 2);  // the same bytes per array
   std::vector<Case> all = cases(f32, "_f32");

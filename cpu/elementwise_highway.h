@@ -26,8 +26,9 @@ void unary_backward_f32(UnaryOp op, const float* x, const float* y, const float*
 void unary_backward_f64(UnaryOp op, const double* x, const double* y, const double* gy, double* gx, int64_t n,
                         double param);
 
-// Reductions accumulate in the element type with four independent vector accumulators (sum) combined at the
-// end of each row / column block; softmax accumulates its row sum the same way.
+// Reductions accumulate in the element type: a row sum in four vector accumulators (lanes summed at the end), a
+// row max lane-wise with NaN propagation, a column reduction directly in `out`, one row at a time (so each column
+// is combined in row order, like the scalar loop); softmax sums its exponentials in two vector accumulators.
 void reduce_rows_f32(ReduceOp op, const float* x, float* out, int64_t rows, int64_t cols);
 void reduce_rows_f64(ReduceOp op, const double* x, double* out, int64_t rows, int64_t cols);
 void reduce_cols_f32(ReduceOp op, const float* x, float* out, int64_t rows, int64_t cols, int64_t ld);

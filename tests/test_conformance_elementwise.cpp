@@ -67,9 +67,10 @@ template <class T>
   return ::testing::AssertionSuccess();
 }
 
-// Relative tolerance for a few ulp of the element type (exp / log / erfc are 1-4 ulp in both variants).
+// Relative tolerance of 4 ulp (machine epsilons) of the element type: exp / log / tanh / erfc are 1-4 ulp in each
+// variant.
 template <class T>
-constexpr double kUlps = sizeof(T) == 4 ? 4e-6 : 4e-15;
+constexpr double kUlps = 4 * double(std::numeric_limits<T>::epsilon());
 
 // Run f once per Highway target supported by this CPU (and compiled), then restore the default choice.
 template <class F>
