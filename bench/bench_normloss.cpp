@@ -3,17 +3,18 @@
 //   ./build/bench_normloss [--threads=2] [--reps=5] [--no_torch]
 //
 // Cases (ops-level calls, tape included, f32; `_fwd` = forward only, `_fwdbwd` = forward + backward):
-//   ln     layer_norm x (3200, 768) + weight + bias (HuBERT Base: 8 utterances x 400 frames). Each variant of the
-//          layer_norm_{forward,backward}_f32 tables; the scalar reference is the in-run baseline. Per pass it reads
-//          and writes 2.5 M floats (~20 MB): memory-bound, floor ~2-3 ms at ~10 GB/s.
+//   ln     layer_norm x (3200, 768) + weight + bias (HuBERT Base: 8 utterances x 400 frames). The forward reads and
+//          writes 2.5 M floats (~20 MB) and does ~6 flops per element: bandwidth-bound.
 //   gn     group_norm x (4, 512, 3199), GroupNorm(512, 512): HuBERT's CNN layer 0 output for 4 x 1 s of audio.
 //   bn     batch_norm (8, 256, 400) training with a padding mask (Conformer conv module).
-//   glu    glu (8, 512, 400) over dim 1 (Conformer conv module).
+//   glu    glu (8, 512, 400) over dim 1 (Conformer conv module): 0.8 M sigmoids.
 //   cos    cosine_similarity (1600, 1, 256) x (1, 500, 256) (HuBERT logits, 500 clusters): 2 x 0.2 GFLOP fwd.
-//   ce     cross_entropy (1600, 500) logits, mean.
+//   ce     cross_entropy (1600, 500) logits, mean: 0.8 M exps forward, 0.8 M again backward.
 //   ctc    ctc_loss T 400, B 8, C 32, target length 80, mean.
-// The PyTorch numbers come from bench/pytorch_normloss.py, run by this program with the same thread count; the
-// table at the end prints torch_ms / ours_ms (>= 1 means hubmamba is faster) and highway vs scalar for ln.
+// ln, glu and ce run every variant of their f32 kernel tables (<family>_{forward,backward}_f32); the scalar
+// reference is the in-run baseline ("highway vs scalar" table). The PyTorch numbers come from
+// bench/pytorch_normloss.py, run by this program with the same thread count; the last table prints
+// torch_ms / ours_ms (>= 1 means hubmamba is faster) for the default variants.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -155,52 +156,69 @@ int main(int argc, char** argv) {
   hm::cpu::set_num_threads(threads);
   std::cout << "threads " << threads << ", median of " << reps << " runs\n";
 
-  auto add = [&](const std::string& name, Step (*make)(bool), bool backward) {
-    benchmark::RegisterBenchmark(name.c_str(), [make, backward](benchmark::State& s) { run_case(s, make, backward); })
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime()
-        ->Iterations(3)
-        ->Repetitions(reps)
-        ->ReportAggregatesOnly(true);
+  // Cases with kernel tables run once per variant ("<case>_<pass>/<variant>", selected through the override
+  // mechanism: `family` names the f32 forward/backward tables "<family>_forward_f32" / "<family>_backward_f32");
+  // the others once ("<case>_<pass>").
+  struct Case {
+    const char* name;
+    Step (*make)(bool);
+    const char* family;  // or nullptr
   };
-  // Layer norm: every variant, selected through the override mechanism inside the benchmark.
-  const std::string ln_selected = hm::layer_norm_forward_table<float>().selected();
-  for (const std::string& v : hm::layer_norm_forward_table<float>().variants())
-    for (const bool bwd : {false, true}) {
-      const std::string name = std::string("ln") + (bwd ? "_fwdbwd" : "_fwd") + "/" + v;
-      benchmark::RegisterBenchmark(
-          name.c_str(),
-          [v, bwd](benchmark::State& s) {
-            hm::set_kernel_overrides("layer_norm_forward_f32=" + v + ",layer_norm_backward_f32=" + v);
-            run_case(s, layer_norm_step, bwd);
-          })
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime()
-          ->Iterations(3)
-          ->Repetitions(reps)
-          ->ReportAggregatesOnly(true);
-    }
-  const std::pair<const char*, Step (*)(bool)> others[] = {{"gn", group_norm_step},    {"bn", batch_norm_step},
-                                                           {"glu", glu_step},          {"cos", cosine_step},
-                                                           {"ce", cross_entropy_step}, {"ctc", ctc_step}};
-  for (const auto& [name, make] : others) {
-    add(std::string(name) + "_fwd", make, false);
-    add(std::string(name) + "_fwdbwd", make, true);
+  const Case cases[] = {{"ln", layer_norm_step, "layer_norm"},
+                        {"gn", group_norm_step, nullptr},
+                        {"bn", batch_norm_step, nullptr},
+                        {"glu", glu_step, "glu"},
+                        {"cos", cosine_step, nullptr},
+                        {"ce", cross_entropy_step, "cross_entropy"},
+                        {"ctc", ctc_step, nullptr}};
+  auto overrides = [](const std::string& family, const std::string& v) {
+    return family + "_forward_f32=" + v + "," + family + "_backward_f32=" + v;
+  };
+  std::map<std::string, std::string> selected;  // family -> default variant
+  for (const Case& c : cases) {
+    std::vector<std::string> variants = {""};
+    if (c.family)
+      for (hm::KernelTableBase* t : hm::kernel_tables())
+        if (t->op() == std::string(c.family) + "_forward_f32")
+          variants = t->variants(), selected[c.family] = t->selected();
+    for (const std::string& v : variants)
+      for (const bool bwd : {false, true}) {
+        const std::string name = std::string(c.name) + (bwd ? "_fwdbwd" : "_fwd") + (v.empty() ? "" : "/" + v);
+        const std::string family = c.family ? c.family : "";
+        benchmark::RegisterBenchmark(name.c_str(),
+                                     [c, v, bwd, family, overrides](benchmark::State& s) {
+                                       if (!v.empty()) hm::set_kernel_overrides(overrides(family, v));
+                                       run_case(s, c.make, bwd);
+                                     })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
+            ->Iterations(3)
+            ->Repetitions(reps)
+            ->ReportAggregatesOnly(true);
+      }
   }
   MedianReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  hm::set_kernel_overrides("layer_norm_forward_f32=" + ln_selected + ",layer_norm_backward_f32=" + ln_selected);
+  for (const auto& [family, v] : selected) hm::set_kernel_overrides(overrides(family, v));
 
   const auto& med = reporter.median_ms;
-  std::printf("\nlayer_norm highway vs scalar (same run): fwd %.2fx, fwd+bwd %.2fx\n",
-              med.at("ln_fwd/scalar") / med.at("ln_fwd/highway"),
-              med.at("ln_fwdbwd/scalar") / med.at("ln_fwdbwd/highway"));
+  std::printf("\nhighway vs scalar (same run, scalar_ms / highway_ms):\n");
+  for (const Case& c : cases) {
+    if (!c.family) continue;
+    for (const char* pass : {"_fwd", "_fwdbwd"}) {
+      const std::string key = std::string(c.name) + pass;
+      const auto sc = med.find(key + "/scalar"), hw = med.find(key + "/highway");
+      if (sc != med.end() && hw != med.end())
+        std::printf("  %-12s %8.2f ms -> %8.2f ms  %6.2fx\n", key.c_str(), sc->second, hw->second,
+                    sc->second / hw->second);
+    }
+  }
   if (!torch) return 0;
   const auto base = torch_baseline(threads, reps);
   std::printf("\n%-12s %-22s %12s %12s %8s\n", "case", "hubmamba", "hubmamba ms", "pytorch ms", "ratio");
   for (const auto& [name, ms] : med) {
     std::string key = name.substr(0, name.find('/'));
-    if (name.find('/') != std::string::npos && name.substr(name.find('/') + 1) != ln_selected) continue;
+    if (name.find('/') != std::string::npos && name.substr(name.find('/') + 1) != "highway") continue;
     const auto theirs = base.find(key);
     if (theirs == base.end()) continue;
     std::printf("%-12s %-22s %12.2f %12.2f %7.2fx\n", key.c_str(), name.c_str(), ms, theirs->second,

@@ -102,11 +102,14 @@ void cosine_forward_outer(const T* A, const T* norm_a, const T* B, const T* norm
     std::fill(y, y + Ra * Rb, T(0));
     return;
   }
-  gemm(false, true, Ra, Rb, D, T(1), A, D, B, D, T(0), y, Rb);  // y = A B^T
-  parallel_for(Ra, 2 * Rb, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i)
-      for (int64_t j = 0; j < Rb; ++j) y[i * Rb + j] /= norm_a[i] * norm_b[j];
-  });
+  // y = (A / na) (B / nb)^T: normalising the Ra + Rb rows first is cheaper than scaling Ra * Rb outputs, and keeps
+  // the BLAS call free of OpenMP regions around it (whose idle spinning workers compete with OpenBLAS's threads).
+  std::vector<T> an(size_t(Ra * D)), bn(size_t(Rb * D));  // (Ra, D), (Rb, D)
+  for (int64_t i = 0; i < Ra; ++i)
+    for (int64_t k = 0; k < D; ++k) an[size_t(i * D + k)] = A[i * D + k] / norm_a[i];
+  for (int64_t j = 0; j < Rb; ++j)
+    for (int64_t k = 0; k < D; ++k) bn[size_t(j * D + k)] = B[j * D + k] / norm_b[j];
+  gemm(false, true, Ra, Rb, D, T(1), an.data(), D, bn.data(), D, T(0), y, Rb);
 }
 
 template <class T>

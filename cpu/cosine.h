@@ -35,7 +35,7 @@ void cosine_backward(const T* dy, const T* y,      // (O), (O)
 
 // Outer-product layout (every row of A against every row of B; y (Ra, Rb) row-major), HuBERT's
 // (T, 1, D) x (1, C, D) logits: the dot products become one BLAS GEMM instead of Ra * Rb strided dots.
-//   y = (A B^T) / (na nb^T)
+//   y = (A / na) (B / nb)^T      (= A B^T / (na nb^T))
 template <class T>
 void cosine_forward_outer(const T* A, const T* norm_a,  // (Ra, D), (Ra)
                           const T* B, const T* norm_b,  // (Rb, D), (Rb)

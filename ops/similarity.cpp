@@ -53,18 +53,20 @@ Tensor row_index(const Shape& outer, const Shape& bshape) {
   return idx;
 }
 
-// Which side varies fastest when the outputs are every (row of A, row of B) pair: +1 when ia = o / Rb, ib = o % Rb
-// (y is (Ra, Rb)), -1 when ia = o % Ra, ib = o / Ra (y is (Rb, Ra)), 0 for any other pairing.
-int outer_layout(const Tensor& ia, const Tensor& ib, int64_t Ra, int64_t Rb) {
-  const int64_t O = ia.numel();
-  if (O != Ra * Rb || O == 0) return 0;
-  const int64_t *pa = ia.data<int64_t>(), *pb = ib.data<int64_t>();
-  bool ab = true, ba = true;
-  for (int64_t o = 0; o < O && (ab || ba); ++o) {
-    ab = ab && pa[o] == o / Rb && pb[o] == o % Rb;
-    ba = ba && pa[o] == o % Ra && pb[o] == o / Ra;
+// Whether the outputs are every (row of A, row of B) pair in row-major order, read off the outer shapes: no dim
+// where both sides have size > 1, and all of A's non-trivial dims before B's (+1: y is (Ra, Rb)) or after them
+// (-1: y is (Rb, Ra)). 0 otherwise (the per-pair path with index lists).
+int outer_layout(const Shape& outer_a, const Shape& outer_b) {
+  int64_t last_a = -1, last_b = -1, first_a = int64_t(outer_a.size()), first_b = int64_t(outer_b.size());
+  for (int64_t k = 0; k < int64_t(outer_a.size()); ++k) {
+    const bool a = outer_a[size_t(k)] != 1, b = outer_b[size_t(k)] != 1;
+    if (a && b) return 0;
+    if (a) last_a = k, first_a = std::min(first_a, k);
+    if (b) last_b = k, first_b = std::min(first_b, k);
   }
-  return ab ? 1 : ba ? -1 : 0;
+  if (last_a < first_b) return 1;
+  if (last_b < first_a) return -1;
+  return 0;
 }
 
 }  // namespace
@@ -90,9 +92,10 @@ Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double e
   const Shape outer_a(ar.shape().begin(), ar.shape().end() - 1), outer_b(br.shape().begin(), br.shape().end() - 1);
   const int64_t Ra = shape_numel(outer_a), Rb = shape_numel(outer_b), O = shape_numel(out_shape);
   const Tensor A = ar.reshape({Ra, D}), B = br.reshape({Rb, D});
-  const Tensor ia = row_index(outer_a, out_shape), ib = row_index(outer_b, out_shape);  // (O)
-
-  const int layout = outer_layout(ia, ib, Ra, Rb);
+  // (O) row of A / of B per output; not needed (left undefined) on the GEMM path.
+  const int layout = outer_layout(outer_a, outer_b);
+  const Tensor ia = layout == 0 ? row_index(outer_a, out_shape) : Tensor();
+  const Tensor ib = layout == 0 ? row_index(outer_b, out_shape) : Tensor();
 
   Tensor y = empty({O}, a.dtype());
   Tensor na = empty({Ra}, a.dtype()), nb = empty({Rb}, a.dtype());  // clamped row norms
