@@ -46,17 +46,24 @@ int main(int argc, char** argv) {
   std::vector<int> thread_counts = {1, 2};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto next = [&]() { hm::check(i + 1 < argc, a, " needs a value"); return std::string(argv[++i]); };
-    if (a == "--utterances") utterances = std::stoll(next());
-    else if (a == "--seconds") seconds = std::stod(next());
-    else if (a == "--repeats") repeats = std::stoll(next());
+    auto next = [&]() {
+      hm::check(i + 1 < argc, a, " needs a value");
+      return std::string(argv[++i]);
+    };
+    if (a == "--utterances")
+      utterances = std::stoll(next());
+    else if (a == "--seconds")
+      seconds = std::stod(next());
+    else if (a == "--repeats")
+      repeats = std::stoll(next());
     else if (a == "--threads") {
       thread_counts.clear();
       std::stringstream list(next());
       for (std::string t; std::getline(list, t, ',');) thread_counts.push_back(std::stoi(t));
-    }
-    else if (a == "--no-torch") torch = false;
-    else hm::check(false, "bench_features: unknown option ", a);
+    } else if (a == "--no-torch")
+      torch = false;
+    else
+      hm::check(false, "bench_features: unknown option ", a);
   }
   const int64_t n = int64_t(seconds * 16000);
   std::vector<std::vector<float>> wavs;
@@ -90,8 +97,8 @@ int main(int argc, char** argv) {
     if (!torch) continue;
     const std::string script = (std::filesystem::path(__FILE__).parent_path() / "pytorch_features.py").string();
     const std::string out = "/tmp/hubmamba_features_torch.json";
-    const std::string cmd = "/usr/bin/python3 " + script + " --data " + path + " --threads " +
-                            std::to_string(threads) + " --repeats " + std::to_string(repeats) + " > " + out;
+    const std::string cmd = "/usr/bin/python3 " + script + " --data " + path + " --threads " + std::to_string(threads) +
+                            " --repeats " + std::to_string(repeats) + " > " + out;
     if (std::system(cmd.c_str()) != 0) {
       std::printf("torchaudio baseline failed (%s); skipping\n", cmd.c_str());
       torch = false;

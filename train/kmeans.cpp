@@ -102,7 +102,7 @@ Tensor kmeans_plusplus(const Tensor& x, int64_t k, Generator& gen) {
   std::vector<float> x_sq(static_cast<size_t>(n));  // (n,)
   cpu::row_sq_norms(px, n, d, x_sq.data());
   const int64_t trials = 2 + int64_t(std::log(double(k)));  // sklearn n_local_trials
-  Tensor centers = empty({k, d});                            // (k, D)
+  Tensor centers = empty({k, d});                           // (k, D)
   float* pc = centers.data<float>();
 
   const int64_t first = int64_t(gen.next_below(uint64_t(n)));
@@ -112,8 +112,8 @@ Tensor kmeans_plusplus(const Tensor& x, int64_t k, Generator& gen) {
   closest[size_t(first)] = 0;  // exact, whatever the GEMM expansion's roundoff
   double pot = blocked_sum(n, [&](int64_t i) { return double(closest[size_t(i)]); });
 
-  std::vector<double> cum(static_cast<size_t>(n));                // (n,) stable_cumsum(closest)
-  std::vector<float> dist(static_cast<size_t>(n * trials));       // (n, trials)
+  std::vector<double> cum(static_cast<size_t>(n));           // (n,) stable_cumsum(closest)
+  std::vector<float> dist(static_cast<size_t>(n * trials));  // (n, trials)
   std::vector<float> cand(static_cast<size_t>(trials * d)), cand_sq(static_cast<size_t>(trials));
   std::vector<int64_t> cand_id(static_cast<size_t>(trials));
   std::vector<double> cand_pot(static_cast<size_t>(trials)), part;
@@ -200,11 +200,12 @@ KMeansResult fit_minibatch_kmeans(const Tensor& x, const MiniBatchKMeansOptions&
     const Tensor sub = init_size < n ? gather_rows(x, draw_with_replacement(gen, n, init_size)) : x;
     const Tensor c = kmeans_plusplus(sub, k, gen);
     const double in = inertia(x_valid, c);
-    if (opt.verbose) std::fprintf(stderr, "kmeans: init %lld/%lld inertia %.6g\n", (long long)r + 1, (long long)opt.n_init, in);
+    if (opt.verbose)
+      std::fprintf(stderr, "kmeans: init %lld/%lld inertia %.6g\n", (long long)r + 1, (long long)opt.n_init, in);
     if (r == 0 || in < res.init_inertia) res.init_inertia = in, centers = c;
   }
   centers = centers.clone();
-  Tensor centers_new = empty({k, d});  // (k, D)
+  Tensor centers_new = empty({k, d});                       // (k, D)
   std::vector<double> counts(static_cast<size_t>(k), 0.0);  // (k,) samples seen per centre
 
   const int64_t n_steps = (opt.max_iter * n) / batch;
@@ -256,14 +257,16 @@ KMeansResult fit_minibatch_kmeans(const Tensor& x, const MiniBatchKMeansOptions&
       for (int64_t j = 0; j < k; ++j)
         if (counts[size_t(j)] < opt.reassignment_ratio * max_count) low.push_back(j);
       if (double(low.size()) > 0.5 * double(batch)) {
-        std::stable_sort(low.begin(), low.end(), [&](int64_t a, int64_t b) { return counts[size_t(a)] < counts[size_t(b)]; });
+        std::stable_sort(low.begin(), low.end(),
+                         [&](int64_t a, int64_t b) { return counts[size_t(a)] < counts[size_t(b)]; });
         low.resize(size_t(0.5 * double(batch)));
         std::sort(low.begin(), low.end());
       }
       if (!low.empty()) {
         std::vector<int64_t> perm(static_cast<size_t>(batch));  // choice(batch, len(low), replace=False)
         std::iota(perm.begin(), perm.end(), 0);
-        for (size_t r = 0; r < low.size(); ++r) std::swap(perm[r], perm[r + size_t(gen.next_below(uint64_t(batch) - r))]);
+        for (size_t r = 0; r < low.size(); ++r)
+          std::swap(perm[r], perm[r + size_t(gen.next_below(uint64_t(batch) - r))]);
         std::vector<bool> is_low(static_cast<size_t>(k), false);
         for (size_t r = 0; r < low.size(); ++r) {
           std::copy(pb + perm[r] * d, pb + (perm[r] + 1) * d, pn + low[r] * d);
@@ -314,9 +317,9 @@ KMeansResult fit_minibatch_kmeans(const Tensor& x, const MiniBatchKMeansOptions&
   res.centers = centers;
   res.inertia = inertia(x, centers);
   if (opt.verbose)
-    std::fprintf(stderr, "kmeans: %lld steps (%lld passes)%s, inertia %.6g (%.6g per frame)\n",
-                 (long long)res.n_steps, (long long)res.n_iter, res.converged_early ? ", stopped early" : "",
-                 res.inertia, res.inertia / double(n));
+    std::fprintf(stderr, "kmeans: %lld steps (%lld passes)%s, inertia %.6g (%.6g per frame)\n", (long long)res.n_steps,
+                 (long long)res.n_iter, res.converged_early ? ", stopped early" : "", res.inertia,
+                 res.inertia / double(n));
   return res;
 }
 
