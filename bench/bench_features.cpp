@@ -19,6 +19,9 @@
 
 namespace {
 
+const char* kUsage =
+    "usage: bench_features [--utterances 16] [--seconds 5] [--repeats 5] [--threads 1,2] [--no-torch]\n";
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
@@ -39,7 +42,7 @@ std::string load_average() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   int64_t utterances = 16, repeats = 5;
   double seconds = 5;
   bool torch = true;
@@ -62,8 +65,11 @@ int main(int argc, char** argv) {
       for (std::string t; std::getline(list, t, ',');) thread_counts.push_back(std::stoi(t));
     } else if (a == "--no-torch")
       torch = false;
-    else
-      hm::check(false, "bench_features: unknown option ", a);
+    else if (a == "--help") {
+      std::printf("%s", kUsage);
+      return 0;
+    } else
+      hm::check(false, "bench_features: unknown option ", a, " (see --help)");
   }
   const int64_t n = int64_t(seconds * 16000);
   std::vector<std::vector<float>> wavs;
@@ -114,4 +120,7 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "%s: error: %s\n", argv[0], e.what());
+  return 1;
 }

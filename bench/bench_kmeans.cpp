@@ -28,6 +28,10 @@
 
 namespace {
 
+const char* kUsage =
+    "usage: bench_kmeans [--frames 200000] [--k 100] [--n-init 3] [--repeats 5] [--fixed-iter 10] [--data F.npy]\n"
+    "                    [--threads 1,2] [--no-sklearn]\n";
+
 double mean(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
@@ -76,7 +80,7 @@ hm::Tensor make_features(int64_t frames) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   int64_t frames = 200000, k = 100, n_init = 3, repeats = 5, fixed_iter = 10;
   std::string data;
   bool sklearn = true;
@@ -105,8 +109,11 @@ int main(int argc, char** argv) {
       fixed_iter = std::stoll(next());
     else if (a == "--no-sklearn")
       sklearn = false;
-    else
-      hm::check(false, "bench_kmeans: unknown option ", a);
+    else if (a == "--help") {
+      std::printf("%s", kUsage);
+      return 0;
+    } else
+      hm::check(false, "bench_kmeans: unknown option ", a, " (see --help)");
   }
   hm::Tensor x;
   std::string path = "/tmp/hubmamba_kmeans_bench.npy";
@@ -170,4 +177,7 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "%s: error: %s\n", argv[0], e.what());
+  return 1;
 }

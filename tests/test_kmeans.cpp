@@ -209,7 +209,20 @@ TEST(KMeans, DeterministicForASeedAndAnyThreadCount) {
   const feat::KMeansResult c = feat::fit_minibatch_kmeans(x, opt);
   opt.seed = 8;
   const feat::KMeansResult other = feat::fit_minibatch_kmeans(x, opt);
+  // A batch large enough (rows x D >= 2^21) for the per-cluster centre update to run threaded too.
+  const Tensor big = blobs(54000, 39, 16, 3.0, 1.0, 5, nullptr);
+  feat::MiniBatchKMeansOptions big_opt;
+  big_opt.n_clusters = 16;
+  big_opt.batch_size = 54000;
+  big_opt.n_init = 1;
+  big_opt.max_iter = 2;
+  std::vector<Tensor> big_centers;
+  for (int threads : {1, 2}) {
+    cpu::set_num_threads(threads);
+    big_centers.push_back(feat::fit_minibatch_kmeans(big, big_opt).centers);
+  }
   cpu::set_num_threads(saved);
+  EXPECT_TRUE(all_close(big_centers[0], big_centers[1], 0, 0));
   EXPECT_TRUE(all_close(a.centers, b.centers, 0, 0));
   EXPECT_TRUE(all_close(b.centers, c.centers, 0, 0));
   EXPECT_EQ(a.inertia, b.inertia);

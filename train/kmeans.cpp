@@ -20,6 +20,19 @@ const bool kRegScalar = (kmeans_assign_table().add("scalar", cpu::kmeans_assign_
 const bool kRegSgemm = (kmeans_assign_table().add("sgemm", cpu::kmeans_assign_sgemm, 10), true);
 const bool kRegSgemmHwy = (kmeans_assign_table().add("sgemm_hwy", cpu::kmeans_assign_sgemm_hwy, 20), true);
 
+// Loops whose total work is below ~2 M simple operations run on the calling thread: an OpenMP region costs more
+// than it saves there (and far more on a busy machine, where the second thread may not get a core for a whole
+// time slice). Each loop's result is the same either way.
+constexpr int64_t kParallelWork = int64_t(1) << 21;
+template <class F>
+void run_items(int64_t n, int64_t total_work, F&& f) {
+  if (total_work < kParallelWork) {
+    if (n > 0) f(int64_t(0), n);
+  } else {
+    cpu::parallel_for(n, kParallelWork, f);
+  }
+}
+
 // Sum of f(i) over [0, n) in double: fixed blocks summed in block order, so the result does not depend on the
 // thread count.
 constexpr int64_t kSumBlock = 4096;
@@ -28,7 +41,7 @@ double blocked_sum(int64_t n, F&& f) {
   constexpr int64_t kBlock = kSumBlock;
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   std::vector<double> part(static_cast<size_t>(blocks), 0.0);  // (blocks,)
-  cpu::parallel_for(blocks, kBlock, [&](int64_t b0, int64_t b1) {
+  run_items(blocks, n, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       double s = 0;
       for (int64_t i = b * kBlock, e = std::min(n, (b + 1) * kBlock); i < e; ++i) s += f(i);
@@ -134,7 +147,7 @@ Tensor kmeans_plusplus(const Tensor& x, int64_t k, Generator& gen) {
     // all candidates, partial sums per fixed block added in block order (thread-count independent).
     const int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
     part.assign(size_t(blocks * trials), 0.0);  // (blocks, trials)
-    cpu::parallel_for(blocks, kSumBlock * trials, [&](int64_t b0, int64_t b1) {
+    run_items(blocks, n * trials, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b)
         for (int64_t i = b * kSumBlock, e = std::min(n, (b + 1) * kSumBlock); i < e; ++i)
           for (int64_t t = 0; t < trials; ++t)
@@ -233,7 +246,7 @@ KMeansResult fit_minibatch_kmeans(const Tensor& x, const MiniBatchKMeansOptions&
     const float* pb = xb.data<float>();
     const float* pc = centers.data<float>();
     float* pn = centers_new.data<float>();
-    cpu::parallel_for(k, batch / std::max<int64_t>(k, 1) * d + d, [&](int64_t j0, int64_t j1) {
+    run_items(k, batch * d, [&](int64_t j0, int64_t j1) {
       std::vector<double> acc(static_cast<size_t>(d));  // (D,)
       for (int64_t j = j0; j < j1; ++j) {
         const int64_t members = starts[size_t(j + 1)] - starts[size_t(j)];
@@ -338,7 +351,7 @@ KMeansResult fit_lloyd_kmeans(const Tensor& x, const Tensor& init_centers, int64
     ++res.n_steps;
     bucket_by_label(labels, k, order, starts);
     float* pc = centers.data<float>();
-    cpu::parallel_for(k, n / k * d + d, [&](int64_t j0, int64_t j1) {
+    run_items(k, n * d, [&](int64_t j0, int64_t j1) {
       std::vector<double> acc(static_cast<size_t>(d));  // (D,)
       for (int64_t j = j0; j < j1; ++j) {
         if (starts[size_t(j + 1)] == starts[size_t(j)]) continue;  // empty cluster keeps its centre
