@@ -19,6 +19,9 @@
 
 namespace {
 
+const char* kUsage =
+    "usage: bench_features [--utterances 16] [--seconds 5] [--repeats 5] [--threads 1,2] [--no-torch]\n";
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
@@ -39,24 +42,34 @@ std::string load_average() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   int64_t utterances = 16, repeats = 5;
   double seconds = 5;
   bool torch = true;
   std::vector<int> thread_counts = {1, 2};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto next = [&]() { hm::check(i + 1 < argc, a, " needs a value"); return std::string(argv[++i]); };
-    if (a == "--utterances") utterances = std::stoll(next());
-    else if (a == "--seconds") seconds = std::stod(next());
-    else if (a == "--repeats") repeats = std::stoll(next());
+    auto next = [&]() {
+      hm::check(i + 1 < argc, a, " needs a value");
+      return std::string(argv[++i]);
+    };
+    if (a == "--utterances")
+      utterances = std::stoll(next());
+    else if (a == "--seconds")
+      seconds = std::stod(next());
+    else if (a == "--repeats")
+      repeats = std::stoll(next());
     else if (a == "--threads") {
       thread_counts.clear();
       std::stringstream list(next());
       for (std::string t; std::getline(list, t, ',');) thread_counts.push_back(std::stoi(t));
-    }
-    else if (a == "--no-torch") torch = false;
-    else hm::check(false, "bench_features: unknown option ", a);
+    } else if (a == "--no-torch")
+      torch = false;
+    else if (a == "--help") {
+      std::printf("%s", kUsage);
+      return 0;
+    } else
+      hm::check(false, "bench_features: unknown option ", a, " (see --help)");
   }
   const int64_t n = int64_t(seconds * 16000);
   std::vector<std::vector<float>> wavs;
@@ -90,8 +103,8 @@ int main(int argc, char** argv) {
     if (!torch) continue;
     const std::string script = (std::filesystem::path(__FILE__).parent_path() / "pytorch_features.py").string();
     const std::string out = "/tmp/hubmamba_features_torch.json";
-    const std::string cmd = "/usr/bin/python3 " + script + " --data " + path + " --threads " +
-                            std::to_string(threads) + " --repeats " + std::to_string(repeats) + " > " + out;
+    const std::string cmd = "/usr/bin/python3 " + script + " --data " + path + " --threads " + std::to_string(threads) +
+                            " --repeats " + std::to_string(repeats) + " > " + out;
     if (std::system(cmd.c_str()) != 0) {
       std::printf("torchaudio baseline failed (%s); skipping\n", cmd.c_str());
       torch = false;
@@ -107,4 +120,7 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "%s: error: %s\n", argv[0], e.what());
+  return 1;
 }

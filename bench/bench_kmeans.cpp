@@ -28,6 +28,10 @@
 
 namespace {
 
+const char* kUsage =
+    "usage: bench_kmeans [--frames 200000] [--k 100] [--n-init 3] [--repeats 5] [--fixed-iter 10] [--data F.npy]\n"
+    "                    [--threads 1,2] [--no-sklearn]\n";
+
 double mean(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
@@ -76,27 +80,40 @@ hm::Tensor make_features(int64_t frames) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   int64_t frames = 200000, k = 100, n_init = 3, repeats = 5, fixed_iter = 10;
   std::string data;
   bool sklearn = true;
   std::vector<int> thread_counts = {1, 2};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto next = [&]() { hm::check(i + 1 < argc, a, " needs a value"); return std::string(argv[++i]); };
-    if (a == "--frames") frames = std::stoll(next());
-    else if (a == "--k") k = std::stoll(next());
-    else if (a == "--n-init") n_init = std::stoll(next());
-    else if (a == "--repeats") repeats = std::stoll(next());
+    auto next = [&]() {
+      hm::check(i + 1 < argc, a, " needs a value");
+      return std::string(argv[++i]);
+    };
+    if (a == "--frames")
+      frames = std::stoll(next());
+    else if (a == "--k")
+      k = std::stoll(next());
+    else if (a == "--n-init")
+      n_init = std::stoll(next());
+    else if (a == "--repeats")
+      repeats = std::stoll(next());
     else if (a == "--threads") {
       thread_counts.clear();
       std::stringstream list(next());
       for (std::string t; std::getline(list, t, ',');) thread_counts.push_back(std::stoi(t));
-    }
-    else if (a == "--data") data = next();
-    else if (a == "--fixed-iter") fixed_iter = std::stoll(next());
-    else if (a == "--no-sklearn") sklearn = false;
-    else hm::check(false, "bench_kmeans: unknown option ", a);
+    } else if (a == "--data")
+      data = next();
+    else if (a == "--fixed-iter")
+      fixed_iter = std::stoll(next());
+    else if (a == "--no-sklearn")
+      sklearn = false;
+    else if (a == "--help") {
+      std::printf("%s", kUsage);
+      return 0;
+    } else
+      hm::check(false, "bench_kmeans: unknown option ", a, " (see --help)");
   }
   hm::Tensor x;
   std::string path = "/tmp/hubmamba_kmeans_bench.npy";
@@ -111,8 +128,8 @@ int main(int argc, char** argv) {
   std::printf("data: %s (%lld, %lld); k=%lld, batch 10000, n_init %lld, %lld seeds; load %s\n", path.c_str(),
               (long long)x.size(0), (long long)x.size(1), (long long)k, (long long)n_init, (long long)repeats,
               load_average().c_str());
-  std::printf("%-8s %-10s %7s %12s %7s %9s %20s\n", "setting", "impl", "threads", "median fit s", "steps",
-              "ms/step", "inertia/frame (sd)");
+  std::printf("%-8s %-10s %7s %12s %7s %9s %20s\n", "setting", "impl", "threads", "median fit s", "steps", "ms/step",
+              "inertia/frame (sd)");
   for (const bool fixed : {false, true}) {
     const char* setting = fixed ? "fixed" : "fairseq";
     const int64_t max_iter = fixed ? fixed_iter : 100, max_no_improvement = fixed ? 0 : 100;
@@ -152,11 +169,15 @@ int main(int argc, char** argv) {
       ss << in.rdbuf();
       const double sk_s = json_number(ss.str(), "median_s"), sk_in = json_number(ss.str(), "mean_inertia");
       const double sk_steps = json_number(ss.str(), "median_steps");
-      std::printf("%-8s %-10s %7d %12.3f %7.0f %9.2f %12.3f (%5.3f)   -> hubmamba %.2fx faster, mean inertia "
-                  "ratio %.4f\n",
-                  setting, "sklearn", threads, sk_s, sk_steps, 1e3 * sk_s / sk_steps, sk_in,
-                  json_number(ss.str(), "sd_inertia"), sk_s / ours_s, ours_in / sk_in);
+      std::printf(
+          "%-8s %-10s %7d %12.3f %7.0f %9.2f %12.3f (%5.3f)   -> hubmamba %.2fx faster, mean inertia "
+          "ratio %.4f\n",
+          setting, "sklearn", threads, sk_s, sk_steps, 1e3 * sk_s / sk_steps, sk_in,
+          json_number(ss.str(), "sd_inertia"), sk_s / ours_s, ours_in / sk_in);
     }
   }
   return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "%s: error: %s\n", argv[0], e.what());
+  return 1;
 }

@@ -78,8 +78,8 @@ void power_spectrum_fftw(const float* in, int64_t frames, int64_t n, float* out)
   const fftwf_plan plan = plan_for(n);
   parallel_for(frames, n * 20, [&](int64_t f0, int64_t f1) {
     // fftwf_alloc_* buffers have the alignment the plan was made with (new-array execute requires it).
-    float* buf = fftwf_alloc_real(size_t(n));                     // (n,)
-    fftwf_complex* spec = fftwf_alloc_complex(size_t(bins));      // (bins,) complex
+    float* buf = fftwf_alloc_real(size_t(n));                 // (n,)
+    fftwf_complex* spec = fftwf_alloc_complex(size_t(bins));  // (bins,) complex
     for (int64_t f = f0; f < f1; ++f) {
       const float* x = in + f * n;
       for (int64_t j = 0; j < n; ++j) buf[j] = x[j];

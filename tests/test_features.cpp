@@ -1,11 +1,11 @@
 // Kaldi-compatible MFCC / fbank against torchaudio fixtures (tools/reference/make_feature_fixtures.py), deltas,
 // the power_spectrum kernel variants, and error handling.
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
-
-#include <unistd.h>
 
 #include "cpu/parallel.h"
 #include "engine/npy.h"
@@ -74,7 +74,6 @@ TEST(Features, FbankMatchesTorchaudioFixtures) {
   }
 }
 
-
 TEST(Features, ShorterThanOneFrameIsAnErrorLikeTorchaudio) {
   // torchaudio asserts (the fixture script records its message instead of writing features).
   ASSERT_TRUE(std::filesystem::exists(fixture("short_300.error.txt")));
@@ -115,7 +114,7 @@ TEST(Features, NonFiniteWaveformIsAnError) {
 TEST(Features, DeltasMatchTorchaudioComputeDeltas) {
   for (int T : {1, 2, 3, 7}) {
     SCOPED_TRACE(T);
-    const Tensor x = load_npy(fixture("deltas_T" + std::to_string(T) + ".in.npy"));    // (T, 13)
+    const Tensor x = load_npy(fixture("deltas_T" + std::to_string(T) + ".in.npy"));     // (T, 13)
     const Tensor ref = load_npy(fixture("deltas_T" + std::to_string(T) + ".out.npy"));  // (T, 13)
     EXPECT_TRUE(all_close(feat::compute_deltas(x), ref, 1e-6, 1e-5));
   }
@@ -240,14 +239,20 @@ TEST(Features, ManifestDumpWritesOneNpyPerUtterance) {
   // Stale manifest, missing audio, malformed line.
   std::ofstream(dir / "stale.tsv") << (dir.path / "audio").string() << "\nc.wav\t123\n";
   EXPECT_TRUE(throws_with(
-      [&] { feat::dump_features(feat::read_feat_manifest(dir / "stale.tsv"), dir / "f2", feat::FeatureKind::mfcc39, false); },
+      [&] {
+        feat::dump_features(feat::read_feat_manifest(dir / "stale.tsv"), dir / "f2", feat::FeatureKind::mfcc39, false);
+      },
       "samples but the manifest"));
   std::ofstream(dir / "missing.tsv") << (dir.path / "audio").string() << "\nnope.wav\t1000\n";
   EXPECT_TRUE(throws_with(
-      [&] { feat::dump_features(feat::read_feat_manifest(dir / "missing.tsv"), dir / "f3", feat::FeatureKind::mfcc39, false); },
+      [&] {
+        feat::dump_features(feat::read_feat_manifest(dir / "missing.tsv"), dir / "f3", feat::FeatureKind::mfcc39,
+                            false);
+      },
       "nope.wav"));
   std::ofstream(dir / "bad.tsv") << "/root\nno_tab_here\n";
-  EXPECT_TRUE(throws_with([&] { feat::read_feat_manifest(dir / "bad.tsv"); }, "bad.tsv:2: expected 'relpath<TAB>num_samples'"));
+  EXPECT_TRUE(
+      throws_with([&] { feat::read_feat_manifest(dir / "bad.tsv"); }, "bad.tsv:2: expected 'relpath<TAB>num_samples'"));
   EXPECT_TRUE(throws_with([&] { feat::read_feat_manifest(dir / "none.tsv"); }, "none.tsv: cannot open manifest"));
 }
 

@@ -54,8 +54,8 @@ int run_kmeans(int argc, char** argv) {
   which.resize(take);
   std::sort(which.begin(), which.end());
   const Tensor x = feat::load_features(args.str("feat-dir"), m, which, nullptr);
-  std::cerr << "kmeans: " << take << "/" << m.size() << " utterances, " << x.size(0) << " frames of dim "
-            << x.size(1) << " (loaded in " << seconds_since(t0) << " s)\n";
+  std::cerr << "kmeans: " << take << "/" << m.size() << " utterances, " << x.size(0) << " frames of dim " << x.size(1)
+            << " (loaded in " << seconds_since(t0) << " s)\n";
 
   feat::MiniBatchKMeansOptions opt;
   opt.n_clusters = args.integer("n-clusters");
@@ -69,8 +69,8 @@ int run_kmeans(int argc, char** argv) {
   opt.seed = uint64_t(args.integer("seed"));
   opt.verbose = args.on("verbose");
   const std::string algo = args.str("algorithm");
-  check(algo == "minibatch" || algo == "lloyd", "hubmamba kmeans: --algorithm must be minibatch or lloyd, got '",
-        algo, "'");
+  check(algo == "minibatch" || algo == "lloyd", "hubmamba kmeans: --algorithm must be minibatch or lloyd, got '", algo,
+        "'");
   check(opt.n_clusters >= 1 && opt.n_clusters <= x.size(0), "hubmamba kmeans: --n-clusters ", opt.n_clusters,
         " must be in [1, ", x.size(0), "] (the number of frames loaded)");
   const auto t1 = std::chrono::steady_clock::now();
@@ -121,17 +121,18 @@ int run_label(int argc, char** argv) {
     if (!args.on("quiet") && (seconds_since(last) > 1.0 || i + 1 == m.size())) {
       last = std::chrono::steady_clock::now();
       std::fprintf(stderr, "\rlabel: %zu/%zu utterances, %lld frames, %.0f frames/s   %s", i + 1, m.size(),
-                   (long long)frames, double(frames) / std::max(seconds_since(t0), 1e-9), i + 1 == m.size() ? "\n" : "");
+                   (long long)frames, double(frames) / std::max(seconds_since(t0), 1e-9),
+                   i + 1 == m.size() ? "\n" : "");
     }
   }
   feat::write_km(args.str("out"), labels);
-  std::printf("label: %zu utterances, %lld frames, k=%lld, inertia %.6g per frame -> %s\n", m.size(),
-              (long long)frames, (long long)k, sq_sum / double(frames), args.str("out").c_str());
+  std::printf("label: %zu utterances, %lld frames, k=%lld, inertia %.6g per frame -> %s\n", m.size(), (long long)frames,
+              (long long)k, sq_sum / double(frames), args.str("out").c_str());
   if (args.given("report") || args.given("ref")) {
     std::vector<std::vector<int32_t>> ref;
     if (args.given("ref")) ref = feat::read_km(args.str("ref"));
-    feat::LabelQuality q = feat::label_quality(labels, k, args.given("ref") ? &ref : nullptr,
-                                               args.integer("ref-tolerance"));
+    feat::LabelQuality q =
+        feat::label_quality(labels, k, args.given("ref") ? &ref : nullptr, args.integer("ref-tolerance"));
     q.inertia_per_frame = sq_sum / double(frames);
     std::printf("label quality: %lld/%lld clusters used, usage perplexity %.2f", (long long)q.used_clusters,
                 (long long)k, q.usage_perplexity);

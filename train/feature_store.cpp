@@ -29,8 +29,8 @@ FeatManifest read_feat_manifest(const std::string& path) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
     const size_t tab = line.find('\t');
-    check(tab != std::string::npos && tab > 0, path, ":", lineno, ": expected 'relpath<TAB>num_samples', got '",
-          line, "'");
+    check(tab != std::string::npos && tab > 0, path, ":", lineno, ": expected 'relpath<TAB>num_samples', got '", line,
+          "'");
     const std::string count = line.substr(tab + 1, line.find('\t', tab + 1) - tab - 1);
     char* end = nullptr;
     const long long n = std::strtoll(count.c_str(), &end, 10);
@@ -64,8 +64,7 @@ class Progress {
     const double el = std::chrono::duration<double>(now - start_).count();
     const double eta = done_ > 0 ? el * double(total_ - done_) / double(done_) : 0;
     std::fprintf(stderr, "\rmfcc: %lld/%lld utterances, %.1f audio-s/s, elapsed %.0f s, ETA %.0f s   ",
-                 static_cast<long long>(done_), static_cast<long long>(total_), audio_ / std::max(el, 1e-9), el,
-                 eta);
+                 static_cast<long long>(done_), static_cast<long long>(total_), audio_ / std::max(el, 1e-9), el, eta);
     if (done_ == total_) std::fprintf(stderr, "\n");
   }
   double seconds() const { return std::chrono::duration<double>(clock::now() - start_).count(); }
@@ -127,8 +126,7 @@ Tensor load_utterance_features(const std::string& path, int64_t expected_dim) {
   check(t.size(0) > 0, path, ": has no frames");
   const float* p = t.data<float>();
   for (int64_t i = 0; i < t.numel(); ++i)
-    check(std::isfinite(p[i]), path, ": non-finite value ", p[i], " at frame ", i / t.size(1), ", dim ",
-          i % t.size(1));
+    check(std::isfinite(p[i]), path, ": non-finite value ", p[i], " at frame ", i / t.size(1), ", dim ", i % t.size(1));
   return t;
 }
 

@@ -11,8 +11,8 @@
 namespace hm::feat {
 
 JointStats joint_label_stats(const std::vector<int32_t>& reference, const std::vector<int32_t>& codes) {
-  check(reference.size() == codes.size(), "label statistics: ", reference.size(), " reference frames vs ",
-        codes.size(), " label frames");
+  check(reference.size() == codes.size(), "label statistics: ", reference.size(), " reference frames vs ", codes.size(),
+        " label frames");
   JointStats s;
   if (reference.empty()) return s;
   // Joint counts over the classes that occur; dense indices keep this O(frames + Y * Z).
@@ -62,8 +62,8 @@ LabelQuality label_quality(const std::vector<std::vector<int32_t>>& labels, int6
   q.usage.assign(size_t(n_clusters), 0);
   for (size_t u = 0; u < labels.size(); ++u)
     for (int32_t z : labels[u]) {
-      check(z >= 0 && z < n_clusters, "label quality: utterance ", u, " has label ", z, " outside [0, ",
-            n_clusters, ")");
+      check(z >= 0 && z < n_clusters, "label quality: utterance ", u, " has label ", z, " outside [0, ", n_clusters,
+            ")");
       ++q.usage[size_t(z)];
       ++q.frames;
     }
@@ -118,12 +118,10 @@ void write_label_report(const std::string& path, const LabelQuality& q) {
       << ",\n  \"usage_perplexity\": " << num(q.usage_perplexity);
     if (q.inertia_per_frame >= 0) o << ",\n  \"inertia_per_frame\": " << num(q.inertia_per_frame);
     if (q.has_reference) {
-      o << ",\n  \"reference\": {\"classes\": " << q.reference_classes << ", \"compared_frames\": "
-        << q.compared_frames << ", \"trimmed_frames\": " << q.trimmed_frames
-        << ", \"entropy_nats\": " << num(q.reference_entropy)
+      o << ",\n  \"reference\": {\"classes\": " << q.reference_classes << ", \"compared_frames\": " << q.compared_frames
+        << ", \"trimmed_frames\": " << q.trimmed_frames << ", \"entropy_nats\": " << num(q.reference_entropy)
         << ", \"mutual_information_nats\": " << num(q.mutual_information) << ", \"pnmi\": " << num(q.pnmi)
-        << ", \"phone_purity\": " << num(q.phone_purity) << ", \"cluster_purity\": " << num(q.cluster_purity)
-        << "}";
+        << ", \"phone_purity\": " << num(q.phone_purity) << ", \"cluster_purity\": " << num(q.cluster_purity) << "}";
     }
     o << ",\n  \"usage\": [";
     for (size_t j = 0; j < q.usage.size(); ++j) o << (j ? ", " : "") << q.usage[j];
