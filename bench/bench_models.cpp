@@ -5,6 +5,8 @@
 // peak bytes for ours, ru_maxrss (whole process) for PyTorch.
 //
 //   ./build/bench_models [--threads N] [--reps R] [--batch B] [--seconds S] [--presets a,b,...] [--no-pytorch]
+//   ./build/bench_models --scaling OUT.png [--presets a,b]   step time vs utterance length 2..32 s (B = 1):
+//       attention grows quadratically with length, the Mamba scan linearly.
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -21,6 +23,7 @@
 #include "models/hubert.h"
 #include "ops/ops.h"
 #include "train/masking.h"
+#include "train/plot.h"
 
 namespace {
 
@@ -66,6 +69,7 @@ int main(int argc, char** argv) {
   int threads = 2, reps = 3, batch = 4;
   double seconds = 4.0;
   bool pytorch = true;
+  std::string scaling_png;
   std::string presets = "tiny-transformer,tiny-conformer,tiny-mamba,tiny-extbimamba,tiny-innbimamba,tiny-conbimamba";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -76,12 +80,46 @@ int main(int argc, char** argv) {
     else if (a == "--seconds") seconds = std::stod(val());
     else if (a == "--presets") presets = val();
     else if (a == "--no-pytorch") pytorch = false;
+    else if (a == "--scaling") scaling_png = val();
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
     }
   }
   cpu::set_num_threads(threads);
+  if (!scaling_png.empty()) {
+    if (presets.find("tiny-conformer") != std::string::npos) presets = "tiny-transformer,tiny-mamba";
+    PlotSpec plot{"training step vs utterance length (B=1)", "seconds of audio", "step time (s)", {}, false, 800, 500};
+    std::printf("step time (fwd+bwd) vs length, B=1, %d threads, median of %d\n%-18s", threads, reps, "preset");
+    const std::vector<double> lengths = {2, 4, 8, 16, 32};
+    for (double l : lengths) std::printf(" %8.0fs", l);
+    std::printf("\n");
+    std::stringstream ps(presets);
+    std::string name;
+    while (std::getline(ps, name, ',')) {
+      ModelConfig cfg = preset(name);
+      cfg.encoder_layerdrop = 0.0;
+      HubertModel m(cfg, 0);
+      m.train();
+      Generator gen(0);
+      Series series{name, {}, {}};
+      std::printf("%-18s", name.c_str());
+      for (double l : lengths) {
+        Tensor wave = randn({1, int64_t(l * 16000)}, DType::f32, gen);
+        step_seconds(m, wave, gen);
+        std::vector<double> times;
+        for (int r = 0; r < reps; ++r) times.push_back(step_seconds(m, wave, gen));
+        series.x.push_back(l);
+        series.y.push_back(median(times));
+        std::printf(" %9.3f", series.y.back());
+        std::fflush(stdout);
+      }
+      std::printf("\n");
+      plot.series.push_back(series);
+    }
+    write_plot(scaling_png, plot);
+    return 0;
+  }
   std::printf("model step (fwd+bwd), B=%d x %.1f s, %d threads, median of %d\n", batch, seconds, threads, reps);
   std::printf("%-18s %10s %10s %8s %12s %12s\n", "preset", "ours s", "torch s", "ratio", "ours MiB", "torch MiB");
   std::stringstream ss(presets);
