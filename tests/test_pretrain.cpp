@@ -155,7 +155,8 @@ TEST(Pretrain, ResumeAfterAnInterruptionIsBitExact) {
 }
 
 // train(k) as a run of its own, then --resume with max-updates 2k, equals train(2k) (constant LR, so the schedule
-// does not depend on max-updates).
+// does not depend on max-updates). Two batches per update (gradient accumulation), so the loader position moves
+// by two per update and the runs cross epoch boundaries.
 TEST(Pretrain, ExtendingAFinishedRunEqualsOneLongRun) {
   ThreadScope two(2);
   PretrainCorpus corpus(0.1, 0.0);
@@ -163,6 +164,7 @@ TEST(Pretrain, ExtendingAFinishedRunEqualsOneLongRun) {
   longrun.max_updates = 6;
   longrun.warmup_updates = 0;
   longrun.end_lr = longrun.lr;
+  longrun.update_freq = 2;
   run_pretraining(longrun);
 
   PretrainConfig shortrun = longrun;
