@@ -14,6 +14,7 @@
 #include "train/feature_store.h"
 #include "train/kmeans.h"
 #include "train/label_quality.h"
+#include "train/manifest.h"
 
 namespace hm::test {
 namespace {
@@ -353,14 +354,10 @@ TEST(KMeans, FeatureFileErrorsNameTheFile) {
   save_npy(dir / "f/x/b.npy", zeros({5, 4}));
   EXPECT_TRUE(throws_with(
       [&] {
-        feat::load_features(dir / "f", feat::read_feat_manifest(dir / "m.tsv"), {0, 1}, nullptr);
+        feat::load_features(dir / "f", dir / "m.tsv", read_manifest(dir / "m.tsv"), {0, 1}, nullptr);
       },
       "x/b.npy: feature dimension 4 but expected 3"));
-  // .km round trip and a bad token.
-  feat::write_km(dir / "t.km", {{1, 2, 3}, {}, {4}});
-  EXPECT_EQ(feat::read_km(dir / "t.km"), (std::vector<std::vector<int32_t>>{{1, 2, 3}, {}, {4}}));
-  std::ofstream(dir / "bad.km") << "1 2\n3 x\n";
-  EXPECT_TRUE(throws_with([&] { feat::read_km(dir / "bad.km"); }, "bad.km:2: bad label 'x'"));
+  // .km reading and writing is hm::read_km / hm::write_km, tested in test_manifest.cpp.
 }
 
 TEST(KMeans, CliFitsLabelsAndReports) {
@@ -381,15 +378,15 @@ TEST(KMeans, CliFitsLabelsAndReports) {
     ref.push_back(lab);
   }
   std::ofstream(dir / "train.tsv") << tsv;
-  feat::write_km(dir / "ref.km", ref);
+  write_km(dir / "ref.km", ref);
   ASSERT_EQ(run_cli({"kmeans", "--feat-dir", dir / "feats", "--manifest", dir / "train.tsv", "--n-clusters", "5",
                      "--percent", "50", "--batch-size", "500", "--n-init", "3", "--out", dir / "km.npy"}),
             0);
   EXPECT_EQ(shape_str(load_npy(dir / "km.npy").shape()), "(5, 39)");
   ASSERT_EQ(run_cli({"label", "--feat-dir", dir / "feats", "--manifest", dir / "train.tsv", "--km", dir / "km.npy",
-                     "--out", dir / "train.km", "--report", dir / "r.json", "--ref", dir / "ref.km", "--quiet"}),
+                     "--out", dir / "labels/train.km", "--report", dir / "r.json", "--ref", dir / "ref.km", "--quiet"}),
             0);
-  const auto lab = feat::read_km(dir / "train.km");
+  const auto lab = read_km(dir / "labels/train.km");
   ASSERT_EQ(lab.size(), 12u);
   EXPECT_EQ(lab[3].size(), 300u);
   const feat::LabelQuality q = feat::label_quality(lab, 5, &ref);

@@ -5,11 +5,11 @@
 // (--minutes, default 25 on 2 cores) is split across the stages.
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "engine/json.h"
+#include "train/atomic_file.h"
 #include "train/cli.h"
 #include "train/finetune.h"
 #include "train/options.h"
@@ -77,7 +77,6 @@ int run_demo(int argc, char** argv) {
                  "espeak-ng,flite"});
   // 2-3. Iteration-1 targets: MFCC + k-means on the training split.
   run_command({"mfcc", "--manifest", corpus + "/train.tsv", "--out-dir", runs + "/mfcc"});
-  fs::create_directories(runs + "/labels1");
   run_command({"kmeans", "--feat-dir", runs + "/mfcc", "--manifest", corpus + "/train.tsv", "--n-clusters",
                args.str("clusters"), "--percent", "100", "--n-init", "3", "--seed", seed, "--out", runs + "/km1.npy"});
   run_command({"label", "--feat-dir", runs + "/mfcc", "--manifest", corpus + "/train.tsv", "--km", runs + "/km1.npy",
@@ -125,7 +124,6 @@ int run_demo(int argc, char** argv) {
       const std::string layer = "2";
       run_command({"dump", "--ckpt", ckpt, "--layer", layer, "--manifest", corpus + "/train.tsv", "--out-dir",
                    pc.out + "/feats"});
-      fs::create_directories(pc.out + "/labels2");
       run_command({"kmeans", "--feat-dir", pc.out + "/feats", "--manifest", corpus + "/train.tsv", "--n-clusters",
                    args.str("clusters"), "--percent", "100", "--n-init", "3", "--seed", seed, "--out", pc.out + "/km2.npy"});
       run_command({"label", "--feat-dir", pc.out + "/feats", "--manifest", corpus + "/train.tsv", "--km",
@@ -173,10 +171,8 @@ int run_demo(int argc, char** argv) {
   const double total = std::chrono::duration<double>(clock::now() - t0).count();
   report["seconds"] = total;
   md << "\nTotal time: " << fmt(total / 60, 1) << " min. Plots: `runs/*/curves.png`.\n";
-  {
-    std::ofstream(out + "/report.json") << report.dump(2) << "\n";
-    std::ofstream(out + "/report.md") << md.str();
-  }
+  write_file_atomic(out + "/report.json", report.dump(2) + "\n");
+  write_file_atomic(out + "/report.md", md.str());
   std::cout << md.str();
   std::cerr << "\ndemo: report in " << out << "/report.md and report.json\n";
   return 0;
