@@ -12,6 +12,7 @@
 #include "tests/train_corpus.h"
 #include "train/checkpoint.h"
 #include "train/feature_store.h"
+#include "train/manifest.h"
 
 namespace hm::test {
 namespace {
@@ -136,14 +137,14 @@ TEST(ModelCli, DumpWritesOneLayerPerUtteranceMatchingForward) {
   ASSERT_EQ(run_command({"init", "--config", cfg, "--seed", "6", "--out", ckpt}), 0);
   const std::string tsv = dir.str("train.tsv"), feats = dir.str("feats");
   ASSERT_EQ(run_command({"dump", "--ckpt", ckpt, "--layer", "2", "--manifest", tsv, "--out-dir", feats}), 0);
-  const feat::FeatManifest m = feat::read_feat_manifest(tsv);
-  for (size_t i = 0; i < m.size(); ++i) {
-    const Tensor f = load_npy(feat::feature_path(feats, m.relpaths[i]));
-    EXPECT_EQ(f.shape(), Shape({mc.cnn_output_length(lengths[i]), 32})) << m.relpaths[i];
+  const Manifest m = read_manifest(tsv);
+  for (size_t i = 0; i < m.entries.size(); ++i) {
+    const Tensor f = load_npy(feat::feature_path(feats, m.entries[i].path));
+    EXPECT_EQ(f.shape(), Shape({mc.cnn_output_length(lengths[i]), 32})) << m.entries[i].path;
     // The same numbers `forward` writes for that file's layer 2.
     const std::string out = dir.str("fwd" + std::to_string(i));
     ASSERT_EQ(run_command({"forward", "--config", cfg, "--ckpt", ckpt, "--wav", m.audio_path(i), "--out-dir", out}), 0);
-    EXPECT_TRUE(same_bits(f, load_npy(out + "/layer_02.npy"))) << m.relpaths[i];
+    EXPECT_TRUE(same_bits(f, load_npy(out + "/layer_02.npy"))) << m.entries[i].path;
   }
   EXPECT_TRUE(throws_with(
       [&] {

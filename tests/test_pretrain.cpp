@@ -11,6 +11,7 @@
 #include "train/checkpoint.h"
 #include "train/feature_store.h"
 #include "train/kmeans.h"
+#include "train/manifest.h"
 #include "train/pretrain.h"
 
 namespace hm::test {
@@ -331,11 +332,11 @@ TEST(Pretrain, IterationTwoOnDumpedLayerFeatures) {
   ASSERT_EQ(run_command({"dump", "--ckpt", checkpoint_path(it1.out, "last"), "--layer", "1", "--manifest", tsv,
                          "--out-dir", feats}),
             0);
-  const feat::FeatManifest fm = feat::read_feat_manifest(tsv);
-  std::vector<size_t> all(fm.size());
+  const Manifest fm = read_manifest(tsv);
+  std::vector<size_t> all(fm.entries.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;
   std::vector<int64_t> lengths;
-  const Tensor x = feat::load_features(feats, fm, all, &lengths);  // (sum T, 32)
+  const Tensor x = feat::load_features(feats, tsv, fm, all, &lengths);  // (sum T, 32)
   ASSERT_EQ(x.size(1), 32);
   const ModelConfig mc = ModelConfig::load(corpus.model);
   for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(lengths[i], mc.cnn_output_length(kLengths[i]));  // 50 Hz frames
@@ -347,12 +348,12 @@ TEST(Pretrain, IterationTwoOnDumpedLayerFeatures) {
   km.seed = 5;
   const feat::KMeansResult fit = feat::fit_minibatch_kmeans(x, km);
   std::vector<std::vector<int32_t>> labels;
-  for (size_t i = 0; i < fm.size(); ++i)
+  for (size_t i = 0; i < fm.entries.size(); ++i)
     labels.push_back(
-        feat::assign_labels(feat::load_utterance_features(feat::feature_path(feats, fm.relpaths[i]), 32), fit.centers));
+        feat::assign_labels(feat::load_utterance_features(feat::feature_path(feats, fm.entries[i].path), 32), fit.centers));
   const std::string lab_dir = corpus.dir.str("it2_labels");
   fs::create_directories(lab_dir);
-  feat::write_km(lab_dir + "/train.km", labels);
+  write_km(lab_dir + "/train.km", labels);
 
   PretrainConfig it2 = corpus.config("it2");
   it2.labels = lab_dir;
