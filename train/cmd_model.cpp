@@ -13,28 +13,11 @@
 #include "train/cli.h"
 #include "train/feature_store.h"
 #include "train/manifest.h"
+#include "train/model_io.h"
 
 namespace hm::cli {
 namespace {
 namespace fs = std::filesystem;
-
-// A model from --config (preset or JSON) and, when given, weights from --ckpt (a checkpoint or weights file).
-// num_classes follows the checkpoint's label embeddings so iteration-1 and -2 checkpoints both load.
-std::unique_ptr<HubertModel> load_model(const std::string& config, const std::string& ckpt_path, uint64_t seed) {
-  ModelConfig mc = ModelConfig::load(config);
-  Checkpoint ck;
-  if (!ckpt_path.empty()) {
-    ck = load_checkpoint(ckpt_path);
-    if (!ck.state.is_null() && ck.state.contains("model_config"))
-      mc = ModelConfig::from_json(ck.state.at("model_config"), ckpt_path + " model_config");
-    for (const auto& [n, t] : ck.model)
-      if (n == "logit_generator.label_embeddings") mc.num_classes = t.size(0);
-  }
-  auto model = std::make_unique<HubertModel>(mc, seed);
-  if (!ckpt_path.empty()) model->load_state_dict(ck.model);
-  model->eval();
-  return model;
-}
 
 int run_models(int argc, char** argv) {
   Args args("models", "List the model presets with their parameter counts.");
