@@ -12,6 +12,7 @@
 #include "train/atomic_file.h"
 #include "train/cli.h"
 #include "train/finetune.h"
+#include "train/mi_analysis.h"
 #include "train/options.h"
 #include "train/plot.h"
 #include "train/pretrain.h"
@@ -56,6 +57,7 @@ int run_demo(int argc, char** argv) {
       .option("hours", "0.4", "size of the synthetic corpus in hours of audio")
       .option("clusters", "100", "k-means clusters for iteration 1")
       .option("seed", "1", "random seed")
+      .option("mi-utterances", "10", "test utterances averaged in the per-layer MI analysis (paper: 1000)")
       .flag("full", "also run HuBERT iteration 2 (relabel layer features, pretrain again)")
       .flag("overwrite", "replace OUT/runs from an earlier demo");
   if (!args.parse(argc, argv)) return 0;
@@ -168,9 +170,34 @@ int run_demo(int argc, char** argv) {
       md << "\nExample (" << p.preset << "): REF `" << test.refs[0] << "` HYP `" << test.hyps[0] << "`\n\n";
   }
 
+  // Per-layer mutual information I(X; T_i) (SPEC.md 8) of each pretrained encoder on held-out test utterances.
+  md << "\n## Per-layer mutual information I(X; T_i) (MINE, nats; X = input of layer 1)\n\n| model | per layer | shape |\n|---|---|---|\n";
+  std::vector<MiCurve> curves;
+  for (const ModelPlan& p : plans) {
+    MiAnalysisOptions mo;
+    mo.ckpt = pretrained[p.preset];
+    mo.manifest = corpus + "/test.tsv";
+    mo.utterances = args.integer("mi-utterances");
+    mo.seed = uint64_t(args.integer("seed"));
+    mo.progress = true;
+    std::cerr << "\n== MI analysis of " << p.preset << " (" << mo.utterances << " test utterances)\n";
+    MiCurve c = analyze_model(mo);
+    c.label = p.preset;
+    Json layers = Json::array();
+    std::string cells;
+    for (double v : c.mean) {
+      layers.push_back(Json(v));
+      cells += (cells.empty() ? "" : ", ") + fmt(v, 2);
+    }
+    report["mi"][p.preset] = layers;
+    md << "| " << p.preset << " | " << cells << " | " << curve_shape_name(c.shape) << " |\n";
+    curves.push_back(c);
+  }
+  write_curve_plot(out + "/mi.png", curves);
+
   const double total = std::chrono::duration<double>(clock::now() - t0).count();
   report["seconds"] = total;
-  md << "\nTotal time: " << fmt(total / 60, 1) << " min. Plots: `runs/*/curves.png`.\n";
+  md << "\nTotal time: " << fmt(total / 60, 1) << " min. Plots: `runs/*/curves.png`, `mi.png`.\n";
   write_file_atomic(out + "/report.json", report.dump(2) + "\n");
   write_file_atomic(out + "/report.md", md.str());
   std::cout << md.str();

@@ -312,8 +312,8 @@ FinetuneResult run_finetuning(const FinetuneConfig& cfg) {
       metrics.flush();
       if (!cfg.quiet) {
         char line[256];
-        std::snprintf(line, sizeof line, "finetune %6lld/%lld | ctc %.4f | lr %.2e | %s| %6.0f ms/step | %5.1f audio-s/s%s\n",
-                      (long long)step, (long long)cfg.max_updates, l, sched.lr(step), frozen ? "frozen enc " : "",
+        std::snprintf(line, sizeof line, "finetune %6lld/%lld | ctc %.4f | lr %.2e%s | %6.0f ms/step | %5.1f audio-s/s%s\n",
+                      (long long)step, (long long)cfg.max_updates, l, sched.lr(step), frozen ? " | encoder frozen" : "",
                       1000 * wsec / double(window_n), window_audio / wsec,
                       rec.contains("valid_wer") ? (" | valid WER " + std::to_string(100 * rec.at("valid_wer").as_number()) + "%").c_str() : "");
         std::cerr << line;
