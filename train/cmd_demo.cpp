@@ -57,7 +57,7 @@ int run_demo(int argc, char** argv) {
       .option("hours", "0.4", "size of the synthetic corpus in hours of audio")
       .option("clusters", "100", "k-means clusters for iteration 1")
       .option("seed", "1", "random seed")
-      .option("mi-utterances", "10", "test utterances averaged in the per-layer MI analysis (paper: 1000)")
+      .option("mi-utterances", "50", "test utterances averaged in the per-layer MI analysis (paper: 1000)")
       .flag("full", "also run HuBERT iteration 2 (relabel layer features, pretrain again)")
       .flag("overwrite", "replace OUT/runs from an earlier demo");
   if (!args.parse(argc, argv)) return 0;
