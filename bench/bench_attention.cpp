@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "cpu/parallel.h"
 #include "engine/autograd.h"
 #include "ops/attention.h"
@@ -78,18 +79,6 @@ void run_attention(benchmark::State& state, Shape4 s, const std::string& variant
   state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GFLOP/s"].value /= 1e9;
 }
-
-// Remembers the median real time (ms) of every benchmark for the ratio table.
-class MedianReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& r : runs)
-      if (r.run_type == Run::RT_Aggregate && r.aggregate_name == "median")
-        medians[r.run_name.function_name] = {r.GetAdjustedRealTime(), r.GetAdjustedCPUTime()};
-    ConsoleReporter::ReportRuns(runs);
-  }
-  std::map<std::string, std::pair<double, double>> medians;  // name -> (real ms, CPU ms)
-};
 
 // Runs the PyTorch script with `args`; returns "config threads mode" -> median (wall ms, process CPU ms).
 std::map<std::string, std::pair<double, double>> torch_baseline(const std::string& script, const std::string& args) {
@@ -170,7 +159,7 @@ int main(int argc, char** argv) {
   torch_ms[shape_tag(kFull)] =
       torch_baseline(script, "--shape 8,12,400,64 --threads 1,2 --configs plain,train --reps 3");
   torch_ms[shape_tag(kSmall)] = torch_baseline(script, "--shape 1,2,400,64 --threads 1 --configs plain --reps 3");
-  MedianReporter reporter;
+  hm::bench::MedianReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
 
   std::printf("\nfloat32 median ms: wall (process CPU); ratio = torch / ours (> 1 = faster than PyTorch 1.13)\n");

@@ -14,11 +14,11 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <map>
 #include <string>
 
+#include "bench/bench_util.h"
 #include "cpu/parallel.h"
 #include "engine/rng.h"
 #include "ops/conv.h"
@@ -65,30 +65,12 @@ void run_case(benchmark::State& state, Problem pr, const std::string& table, con
   for (auto _ : state) step();
 }
 
-// Captures the median of each benchmark (ms) while printing the usual console table.
-class MedianReporter : public benchmark::ConsoleReporter {
- public:
-  std::map<std::string, double> median_ms;
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& r : runs)
-      if (r.aggregate_name == "median") median_ms[r.run_name.function_name] = r.GetAdjustedRealTime();
-    ConsoleReporter::ReportRuns(runs);
-  }
-};
-
-// `case median_ms` lines from bench/pytorch_conv.py.
+// `case median_ms` lines from bench/pytorch_conv.py, or none (with a message) when it fails.
 std::map<std::string, double> torch_baseline(int threads, int reps) {
-  std::map<std::string, double> out;
-  const auto script = std::filesystem::path(__FILE__).parent_path() / "pytorch_conv.py";
-  const std::string cmd = "/usr/bin/python3 " + script.string() + " --threads " + std::to_string(threads) + " --reps " +
-                          std::to_string(reps);
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return out;
-  char name[64];
-  double ms = 0;
-  while (std::fscanf(pipe, "%63s %lf", name, &ms) == 2) out[name] = ms;
-  if (pclose(pipe) != 0) std::cerr << "bench_conv: '" << cmd << "' failed; no PyTorch baseline\n";
-  return out;
+  const auto out = hm::bench::python_output(hm::bench::bench_file("pytorch_conv.py"),
+                                            "--threads " + std::to_string(threads) + " --reps " + std::to_string(reps));
+  if (!out) std::cerr << "bench_conv: bench/pytorch_conv.py failed; no PyTorch baseline\n";
+  return out ? hm::bench::name_values(*out) : std::map<std::string, double>{};
 }
 
 }  // namespace
@@ -143,25 +125,26 @@ int main(int argc, char** argv) {
       }
     }
   }
-  MedianReporter reporter;
+  hm::bench::MedianReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
 
   if (scalar) {  // every variant side by side: speed-up over the scalar reference
     std::printf("\n%-36s %12s %10s\n", "variant", "median ms", "vs scalar");
-    for (const auto& [name, ms] : reporter.median_ms) {
-      const auto ref = reporter.median_ms.find(name.substr(0, name.find('/')) + "/scalar");
-      if (ref != reporter.median_ms.end()) std::printf("%-36s %12.2f %9.2fx\n", name.c_str(), ms, ref->second / ms);
+    for (const auto& [name, m] : reporter.medians) {
+      const auto ref = reporter.medians.find(name.substr(0, name.find('/')) + "/scalar");
+      if (ref != reporter.medians.end())
+        std::printf("%-36s %12.2f %9.2fx\n", name.c_str(), m.real, ref->second.real / m.real);
     }
   }
   if (!torch) return 0;
   const auto base = torch_baseline(threads, reps);
   std::printf("\n%-14s %-28s %12s %12s %8s\n", "case", "hubmamba variant", "hubmamba ms", "pytorch ms", "ratio");
   for (const auto& [key, name] : best) {
-    const auto ours = reporter.median_ms.find(name);
+    const auto ours = reporter.medians.find(name);
     const auto theirs = base.find(key);
-    if (ours == reporter.median_ms.end() || theirs == base.end()) continue;
-    std::printf("%-14s %-28s %12.2f %12.2f %7.2fx\n", key.c_str(), name.c_str(), ours->second, theirs->second,
-                theirs->second / ours->second);
+    if (ours == reporter.medians.end() || theirs == base.end()) continue;
+    std::printf("%-14s %-28s %12.2f %12.2f %7.2fx\n", key.c_str(), name.c_str(), ours->second.real, theirs->second,
+                theirs->second / ours->second.real);
   }
   return 0;
 }

@@ -5,13 +5,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "bench/speechlike.h"
 #include "cpu/parallel.h"
 #include "engine/npy.h"
@@ -19,44 +16,37 @@
 
 namespace {
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
-double json_number(const std::string& json, const std::string& key) {
-  const size_t p = json.find("\"" + key + "\":");
-  hm::check(p != std::string::npos, "bench_features: baseline output lacks ", key, ": ", json);
-  return std::strtod(json.c_str() + p + key.size() + 3, nullptr);
-}
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
+const char* kUsage =
+    "usage: bench_features [--utterances 16] [--seconds 5] [--repeats 5] [--threads 1,2] [--no-torch]\n";
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   int64_t utterances = 16, repeats = 5;
   double seconds = 5;
   bool torch = true;
   std::vector<int> thread_counts = {1, 2};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto next = [&]() { hm::check(i + 1 < argc, a, " needs a value"); return std::string(argv[++i]); };
-    if (a == "--utterances") utterances = std::stoll(next());
-    else if (a == "--seconds") seconds = std::stod(next());
-    else if (a == "--repeats") repeats = std::stoll(next());
-    else if (a == "--threads") {
-      thread_counts.clear();
-      std::stringstream list(next());
-      for (std::string t; std::getline(list, t, ',');) thread_counts.push_back(std::stoi(t));
-    }
-    else if (a == "--no-torch") torch = false;
-    else hm::check(false, "bench_features: unknown option ", a);
+    auto next = [&]() {
+      hm::check(i + 1 < argc, a, " needs a value");
+      return std::string(argv[++i]);
+    };
+    if (a == "--utterances")
+      utterances = std::stoll(next());
+    else if (a == "--seconds")
+      seconds = std::stod(next());
+    else if (a == "--repeats")
+      repeats = std::stoll(next());
+    else if (a == "--threads")
+      thread_counts = hm::bench::parse_int_list(next());
+    else if (a == "--no-torch")
+      torch = false;
+    else if (a == "--help") {
+      std::printf("%s", kUsage);
+      return 0;
+    } else
+      hm::check(false, "bench_features: unknown option ", a, " (see --help)");
   }
   const int64_t n = int64_t(seconds * 16000);
   std::vector<std::vector<float>> wavs;
@@ -69,7 +59,7 @@ int main(int argc, char** argv) {
   hm::save_npy(path, all);
   const double audio = double(utterances) * seconds;
   std::printf("%lld utterances x %.1f s = %.0f s of audio; power_spectrum=%s; load %s\n", (long long)utterances,
-              seconds, audio, hm::feat::power_spectrum_table().selected().c_str(), load_average().c_str());
+              seconds, audio, hm::feat::power_spectrum_table().selected().c_str(), hm::bench::load_average().c_str());
   std::printf("%-11s %-6s %7s %10s %14s\n", "impl", "kind", "threads", "median s", "audio-s / s");
   for (int threads : thread_counts) {
     hm::cpu::set_num_threads(threads);
@@ -83,28 +73,28 @@ int main(int argc, char** argv) {
         hm::feat::compute_features_batch(wavs, kind);
         t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       }
-      ours[k] = median(t);
+      ours[k] = hm::bench::median(t);
       std::printf("%-11s %-6s %7d %10.4f %14.0f\n", "hubmamba", k == 0 ? "mfcc" : "fbank", threads, ours[k],
                   audio / ours[k]);
     }
     if (!torch) continue;
-    const std::string script = (std::filesystem::path(__FILE__).parent_path() / "pytorch_features.py").string();
-    const std::string out = "/tmp/hubmamba_features_torch.json";
-    const std::string cmd = "/usr/bin/python3 " + script + " --data " + path + " --threads " +
-                            std::to_string(threads) + " --repeats " + std::to_string(repeats) + " > " + out;
-    if (std::system(cmd.c_str()) != 0) {
-      std::printf("torchaudio baseline failed (%s); skipping\n", cmd.c_str());
+    const std::string script = hm::bench::bench_file("pytorch_features.py");
+    const std::string args =
+        "--data " + path + " --threads " + std::to_string(threads) + " --repeats " + std::to_string(repeats);
+    const auto json = hm::bench::python_output(script, args);
+    if (!json) {
+      std::printf("torchaudio baseline failed (%s %s); skipping\n", script.c_str(), args.c_str());
       torch = false;
       continue;
     }
-    std::ifstream in(out);
-    std::stringstream ss;
-    ss << in.rdbuf();
     for (int k = 0; k < 2; ++k) {
-      const double t = json_number(ss.str(), k == 0 ? "mfcc_median_s" : "fbank_median_s");
+      const double t = hm::bench::json_number(*json, k == 0 ? "mfcc_median_s" : "fbank_median_s");
       std::printf("%-11s %-6s %7d %10.4f %14.0f   -> hubmamba %.1fx faster\n", "torchaudio", k == 0 ? "mfcc" : "fbank",
                   threads, t, audio / t, t / ours[k]);
     }
   }
   return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "%s: error: %s\n", argv[0], e.what());
+  return 1;
 }

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "cpu/parallel.h"
 #include "engine/autograd.h"
 #include "engine/rng.h"
@@ -35,11 +36,7 @@ double seconds(const std::function<void()>& f) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+using hm::bench::median;
 
 // One warm-up of each, then `reps` alternating timed runs; prints median times, GFLOP/s and the paired ratio.
 void compare(const char* label, double gflop, int reps, const std::function<void()>& engine,

@@ -13,13 +13,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "bench/speechlike.h"
 #include "cpu/parallel.h"
 #include "engine/npy.h"
@@ -27,6 +24,10 @@
 #include "train/kmeans.h"
 
 namespace {
+
+const char* kUsage =
+    "usage: bench_kmeans [--frames 200000] [--k 100] [--n-init 3] [--repeats 5] [--fixed-iter 10] [--data F.npy]\n"
+    "                    [--threads 1,2] [--no-sklearn]\n";
 
 double mean(const std::vector<double>& v) {
   double s = 0;
@@ -39,25 +40,6 @@ double stddev(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += (x - m) * (x - m);
   return std::sqrt(s / double(v.size()));
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
-// The number after "key": in a one-line JSON object (enough for the baseline script's output).
-double json_number(const std::string& json, const std::string& key) {
-  const size_t p = json.find("\"" + key + "\":");
-  hm::check(p != std::string::npos, "bench_kmeans: baseline output lacks ", key, ": ", json);
-  return std::strtod(json.c_str() + p + key.size() + 3, nullptr);
-}
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
 }
 
 hm::Tensor make_features(int64_t frames) {
@@ -76,27 +58,38 @@ hm::Tensor make_features(int64_t frames) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   int64_t frames = 200000, k = 100, n_init = 3, repeats = 5, fixed_iter = 10;
   std::string data;
   bool sklearn = true;
   std::vector<int> thread_counts = {1, 2};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto next = [&]() { hm::check(i + 1 < argc, a, " needs a value"); return std::string(argv[++i]); };
-    if (a == "--frames") frames = std::stoll(next());
-    else if (a == "--k") k = std::stoll(next());
-    else if (a == "--n-init") n_init = std::stoll(next());
-    else if (a == "--repeats") repeats = std::stoll(next());
-    else if (a == "--threads") {
-      thread_counts.clear();
-      std::stringstream list(next());
-      for (std::string t; std::getline(list, t, ',');) thread_counts.push_back(std::stoi(t));
-    }
-    else if (a == "--data") data = next();
-    else if (a == "--fixed-iter") fixed_iter = std::stoll(next());
-    else if (a == "--no-sklearn") sklearn = false;
-    else hm::check(false, "bench_kmeans: unknown option ", a);
+    auto next = [&]() {
+      hm::check(i + 1 < argc, a, " needs a value");
+      return std::string(argv[++i]);
+    };
+    if (a == "--frames")
+      frames = std::stoll(next());
+    else if (a == "--k")
+      k = std::stoll(next());
+    else if (a == "--n-init")
+      n_init = std::stoll(next());
+    else if (a == "--repeats")
+      repeats = std::stoll(next());
+    else if (a == "--threads")
+      thread_counts = hm::bench::parse_int_list(next());
+    else if (a == "--data")
+      data = next();
+    else if (a == "--fixed-iter")
+      fixed_iter = std::stoll(next());
+    else if (a == "--no-sklearn")
+      sklearn = false;
+    else if (a == "--help") {
+      std::printf("%s", kUsage);
+      return 0;
+    } else
+      hm::check(false, "bench_kmeans: unknown option ", a, " (see --help)");
   }
   hm::Tensor x;
   std::string path = "/tmp/hubmamba_kmeans_bench.npy";
@@ -110,9 +103,9 @@ int main(int argc, char** argv) {
   }
   std::printf("data: %s (%lld, %lld); k=%lld, batch 10000, n_init %lld, %lld seeds; load %s\n", path.c_str(),
               (long long)x.size(0), (long long)x.size(1), (long long)k, (long long)n_init, (long long)repeats,
-              load_average().c_str());
-  std::printf("%-8s %-10s %7s %12s %7s %9s %20s\n", "setting", "impl", "threads", "median fit s", "steps",
-              "ms/step", "inertia/frame (sd)");
+              hm::bench::load_average().c_str());
+  std::printf("%-8s %-10s %7s %12s %7s %9s %20s\n", "setting", "impl", "threads", "median fit s", "steps", "ms/step",
+              "inertia/frame (sd)");
   for (const bool fixed : {false, true}) {
     const char* setting = fixed ? "fixed" : "fairseq";
     const int64_t max_iter = fixed ? fixed_iter : 100, max_no_improvement = fixed ? 0 : 100;
@@ -132,31 +125,33 @@ int main(int argc, char** argv) {
         inert.push_back(r.inertia / double(x.size(0)));
         steps.push_back(double(r.n_steps));
       }
-      const double ours_s = median(secs), ours_in = mean(inert);
+      const double ours_s = hm::bench::median(secs), ours_in = mean(inert), ours_steps = hm::bench::median(steps);
       std::printf("%-8s %-10s %7d %12.3f %7.0f %9.2f %12.3f (%5.3f)\n", setting, "hubmamba", threads, ours_s,
-                  median(steps), 1e3 * ours_s / median(steps), ours_in, stddev(inert));
+                  ours_steps, 1e3 * ours_s / ours_steps, ours_in, stddev(inert));
       if (!sklearn) continue;
-      const std::string script = (std::filesystem::path(__FILE__).parent_path() / "pytorch_kmeans.py").string();
-      const std::string out = "/tmp/hubmamba_kmeans_sklearn.json";
-      const std::string cmd = "/usr/bin/python3 " + script + " --data " + path + " --k " + std::to_string(k) +
-                              " --n-init " + std::to_string(n_init) + " --threads " + std::to_string(threads) +
-                              " --repeats " + std::to_string(repeats) + " --max-iter " + std::to_string(max_iter) +
-                              " --max-no-improvement " + std::to_string(max_no_improvement) + " > " + out;
-      if (std::system(cmd.c_str()) != 0) {
-        std::printf("sklearn baseline failed (%s); skipping\n", cmd.c_str());
+      const std::string script = hm::bench::bench_file("pytorch_kmeans.py");
+      const std::string args = "--data " + path + " --k " + std::to_string(k) + " --n-init " + std::to_string(n_init) +
+                               " --threads " + std::to_string(threads) + " --repeats " + std::to_string(repeats) +
+                               " --max-iter " + std::to_string(max_iter) + " --max-no-improvement " +
+                               std::to_string(max_no_improvement);
+      const auto json = hm::bench::python_output(script, args);
+      if (!json) {
+        std::printf("sklearn baseline failed (%s %s); skipping\n", script.c_str(), args.c_str());
         sklearn = false;
         continue;
       }
-      std::ifstream in(out);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      const double sk_s = json_number(ss.str(), "median_s"), sk_in = json_number(ss.str(), "mean_inertia");
-      const double sk_steps = json_number(ss.str(), "median_steps");
-      std::printf("%-8s %-10s %7d %12.3f %7.0f %9.2f %12.3f (%5.3f)   -> hubmamba %.2fx faster, mean inertia "
-                  "ratio %.4f\n",
-                  setting, "sklearn", threads, sk_s, sk_steps, 1e3 * sk_s / sk_steps, sk_in,
-                  json_number(ss.str(), "sd_inertia"), sk_s / ours_s, ours_in / sk_in);
+      using hm::bench::json_number;
+      const double sk_s = json_number(*json, "median_s"), sk_in = json_number(*json, "mean_inertia");
+      const double sk_steps = json_number(*json, "median_steps");
+      std::printf(
+          "%-8s %-10s %7d %12.3f %7.0f %9.2f %12.3f (%5.3f)   -> hubmamba %.2fx faster, mean inertia "
+          "ratio %.4f\n",
+          setting, "sklearn", threads, sk_s, sk_steps, 1e3 * sk_s / sk_steps, sk_in, json_number(*json, "sd_inertia"),
+          sk_s / ours_s, ours_in / sk_in);
     }
   }
   return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "%s: error: %s\n", argv[0], e.what());
+  return 1;
 }

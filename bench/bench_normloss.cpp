@@ -19,12 +19,12 @@
 
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <string>
 
+#include "bench/bench_util.h"
 #include "cpu/parallel.h"
 #include "engine/rng.h"
 #include "ops/ops.h"
@@ -108,30 +108,12 @@ void run_case(benchmark::State& state, Step (*make)(bool), bool backward) {
   for (auto _ : state) step(backward);
 }
 
-// Captures the median of each benchmark (ms) while printing the usual console table.
-class MedianReporter : public benchmark::ConsoleReporter {
- public:
-  std::map<std::string, double> median_ms;
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& r : runs)
-      if (r.aggregate_name == "median") median_ms[r.run_name.function_name] = r.GetAdjustedRealTime();
-    ConsoleReporter::ReportRuns(runs);
-  }
-};
-
-// `case median_ms` lines from bench/pytorch_normloss.py.
+// `case median_ms` lines from bench/pytorch_normloss.py, or none (with a message) when it fails.
 std::map<std::string, double> torch_baseline(int threads, int reps) {
-  std::map<std::string, double> out;
-  const auto script = std::filesystem::path(__FILE__).parent_path() / "pytorch_normloss.py";
-  const std::string cmd = "/usr/bin/python3 " + script.string() + " --threads " + std::to_string(threads) + " --reps " +
-                          std::to_string(reps);
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return out;
-  char name[64];
-  double ms = 0;
-  while (std::fscanf(pipe, "%63s %lf", name, &ms) == 2) out[name] = ms;
-  if (pclose(pipe) != 0) std::cerr << "bench_normloss: '" << cmd << "' failed; no PyTorch baseline\n";
-  return out;
+  const auto out = hm::bench::python_output(hm::bench::bench_file("pytorch_normloss.py"),
+                                            "--threads " + std::to_string(threads) + " --reps " + std::to_string(reps));
+  if (!out) std::cerr << "bench_normloss: bench/pytorch_normloss.py failed; no PyTorch baseline\n";
+  return out ? hm::bench::name_values(*out) : std::map<std::string, double>{};
 }
 
 }  // namespace
@@ -197,11 +179,11 @@ int main(int argc, char** argv) {
             ->ReportAggregatesOnly(true);
       }
   }
-  MedianReporter reporter;
+  hm::bench::MedianReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   for (const auto& [family, v] : selected) hm::set_kernel_overrides(overrides(family, v));
 
-  const auto& med = reporter.median_ms;
+  const auto& med = reporter.medians;
   std::printf("\nhighway vs scalar (same run, scalar_ms / highway_ms):\n");
   for (const Case& c : cases) {
     if (!c.family) continue;
@@ -209,20 +191,20 @@ int main(int argc, char** argv) {
       const std::string key = std::string(c.name) + pass;
       const auto sc = med.find(key + "/scalar"), hw = med.find(key + "/highway");
       if (sc != med.end() && hw != med.end())
-        std::printf("  %-12s %8.2f ms -> %8.2f ms  %6.2fx\n", key.c_str(), sc->second, hw->second,
-                    sc->second / hw->second);
+        std::printf("  %-12s %8.2f ms -> %8.2f ms  %6.2fx\n", key.c_str(), sc->second.real, hw->second.real,
+                    sc->second.real / hw->second.real);
     }
   }
   if (!torch) return 0;
   const auto base = torch_baseline(threads, reps);
   std::printf("\n%-12s %-22s %12s %12s %8s\n", "case", "hubmamba", "hubmamba ms", "pytorch ms", "ratio");
-  for (const auto& [name, ms] : med) {
+  for (const auto& [name, m] : med) {
     std::string key = name.substr(0, name.find('/'));
     if (name.find('/') != std::string::npos && name.substr(name.find('/') + 1) != "highway") continue;
     const auto theirs = base.find(key);
     if (theirs == base.end()) continue;
-    std::printf("%-12s %-22s %12.2f %12.2f %7.2fx\n", key.c_str(), name.c_str(), ms, theirs->second,
-                theirs->second / ms);
+    std::printf("%-12s %-22s %12.2f %12.2f %7.2fx\n", key.c_str(), name.c_str(), m.real, theirs->second,
+                theirs->second / m.real);
   }
   return 0;
 }

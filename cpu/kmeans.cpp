@@ -92,15 +92,15 @@ namespace {
 // Shared by the two GEMM variants: per block, g = x_block . c^T (single-threaded sgemm), then
 // argmin(rows of g) writes labels and the minimum of ||c||^2 - 2 x.c, to which ||x||^2 is added.
 template <class Argmin>
-void assign_by_gemm(const float* x, int64_t n, int64_t d, const float* c, int64_t k, int32_t* labels,
-                    float* min_dist, Argmin&& argmin) {
+void assign_by_gemm(const float* x, int64_t n, int64_t d, const float* c, int64_t k, int32_t* labels, float* min_dist,
+                    Argmin&& argmin) {
   std::vector<float> c_sq(static_cast<size_t>(k));  // (k,)
   row_sq_norms(c, k, d, c_sq.data());
   SingleThreadedBlas blas1;
   for_each_block(n, kmeans_row_block(k), 2 * k * d, [&](int64_t r0, int64_t rows) {
     std::vector<float> g(static_cast<size_t>(rows * k));  // (rows, k) = x_block . c^T
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(k), int(d), 1.0f, x + r0 * d, int(d), c,
-                int(d), 0.0f, g.data(), int(k));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(k), int(d), 1.0f, x + r0 * d, int(d), c, int(d),
+                0.0f, g.data(), int(k));
     argmin(g.data(), rows, c_sq.data(), labels + r0, min_dist + r0);
     for (int64_t i = 0; i < rows; ++i) {
       const float* xi = x + (r0 + i) * d;
@@ -140,8 +140,8 @@ void kmeans_assign_sgemm_hwy(const float* x, int64_t n, int64_t d, const float* 
                  });
 }
 
-void sq_distances(const float* x, const float* x_sq, int64_t n, int64_t d, const float* y, const float* y_sq,
-                  int64_t m, float* out) {
+void sq_distances(const float* x, const float* x_sq, int64_t n, int64_t d, const float* y, const float* y_sq, int64_t m,
+                  float* out) {
   SingleThreadedBlas blas1;
   for_each_block(n, kmeans_row_block(m), 2 * m * d, [&](int64_t r0, int64_t rows) {
     float* o = out + r0 * m;  // (rows, m)

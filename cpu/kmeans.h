@@ -34,8 +34,8 @@ void argmin_rows(const float* g, int64_t rows, int64_t k, const float* c_sq, int
 
 // out (n, m) = squared distances between rows of x (n, d) and rows of y (m, d), clamped at 0; x_sq (n,) and
 // y_sq (m,) are the rows' squared norms. GEMM expansion, threaded over row blocks (k-means++ candidates).
-void sq_distances(const float* x, const float* x_sq, int64_t n, int64_t d, const float* y, const float* y_sq,
-                  int64_t m, float* out);
+void sq_distances(const float* x, const float* x_sq, int64_t n, int64_t d, const float* y, const float* y_sq, int64_t m,
+                  float* out);
 
 // out (n,) = squared L2 norm of each row of x (n, d), accumulated in double.
 void row_sq_norms(const float* x, int64_t n, int64_t d, float* out);

@@ -1,10 +1,12 @@
 // Highway (dynamic dispatch) part of the k-means kernels: the argmin over centres that follows the GEMM.
 // For k = 100 it costs as much as the GEMM itself when done one float at a time (measured: ~1.4-2.3 ms vs
 // ~1.3-2.7 ms per 10,000-row batch), so it runs a vector of centres at a time here.
+// clang-format off: foreach_target.h must follow the HWY_TARGET_INCLUDE definition, highway.h must follow it.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "cpu/kmeans_hwy.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+// clang-format on
 
 #include <climits>
 #include <cstdint>

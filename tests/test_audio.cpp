@@ -175,11 +175,15 @@ TEST(Audio, BadFilesGiveOneErrorNamingTheFile) {
   EXPECT_TRUE(throws_with([&] { read_audio(header_only); }, header_only + ": truncated audio"));
   EXPECT_TRUE(throws_with([&] { read_audio(zero_frames); }, zero_frames + ": audio file is empty"));
   EXPECT_TRUE(throws_with([&] { read_audio(nan_wav); }, nan_wav + ": non-finite sample"));
-  // Writing: unknown container, non-finite samples, unwritable directory.
+  // Writing: unknown container, non-finite samples, a directory that cannot be made (its parent is a file). A
+  // missing directory is created, as for every atomic writer (train/atomic_file.h).
   EXPECT_TRUE(throws_with([&] { write_audio((d / "x.mp3").string(), {0.f}, kSampleRate); }, "x.mp3: unsupported"));
   EXPECT_TRUE(throws_with([&] { write_wav((d / "n.wav").string(), with_nan, kSampleRate); }, "n.wav: refusing"));
-  EXPECT_TRUE(throws_with([&] { write_wav((d / "no" / "dir.wav").string(), {0.f}, kSampleRate); }, "cannot open"));
+  EXPECT_TRUE(
+      throws_with([&] { write_wav(good_wav + "/dir.wav", {0.f}, kSampleRate); }, "dir.wav: cannot create directory"));
   EXPECT_FALSE(fs::exists(d / "n.wav"));
+  write_wav((d / "new" / "dir.wav").string(), {0.f}, kSampleRate);
+  EXPECT_EQ(read_audio((d / "new" / "dir.wav").string()).samples.size(), 1u);
   // Values outside [-1, 1] clip instead of wrapping around.
   write_wav((d / "loud.wav").string(), {2.f, -2.f, 0.5f}, kSampleRate);
   const Audio loud = read_audio((d / "loud.wav").string());

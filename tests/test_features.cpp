@@ -1,11 +1,11 @@
 // Kaldi-compatible MFCC / fbank against torchaudio fixtures (tools/reference/make_feature_fixtures.py), deltas,
 // the power_spectrum kernel variants, and error handling.
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
-
-#include <unistd.h>
 
 #include "cpu/parallel.h"
 #include "engine/npy.h"
@@ -14,6 +14,7 @@
 #include "train/cli.h"
 #include "train/feature_store.h"
 #include "train/features.h"
+#include "train/manifest.h"
 
 namespace hm::test {
 namespace {
@@ -74,7 +75,6 @@ TEST(Features, FbankMatchesTorchaudioFixtures) {
   }
 }
 
-
 TEST(Features, ShorterThanOneFrameIsAnErrorLikeTorchaudio) {
   // torchaudio asserts (the fixture script records its message instead of writing features).
   ASSERT_TRUE(std::filesystem::exists(fixture("short_300.error.txt")));
@@ -115,7 +115,7 @@ TEST(Features, NonFiniteWaveformIsAnError) {
 TEST(Features, DeltasMatchTorchaudioComputeDeltas) {
   for (int T : {1, 2, 3, 7}) {
     SCOPED_TRACE(T);
-    const Tensor x = load_npy(fixture("deltas_T" + std::to_string(T) + ".in.npy"));    // (T, 13)
+    const Tensor x = load_npy(fixture("deltas_T" + std::to_string(T) + ".in.npy"));     // (T, 13)
     const Tensor ref = load_npy(fixture("deltas_T" + std::to_string(T) + ".out.npy"));  // (T, 13)
     EXPECT_TRUE(all_close(feat::compute_deltas(x), ref, 1e-6, 1e-5));
   }
@@ -218,9 +218,9 @@ TEST(Features, ManifestDumpWritesOneNpyPerUtterance) {
     tsv += rel[i] + "\t" + std::to_string(v.size()) + "\n";
   }
   std::ofstream(dir / "train.tsv") << tsv;
-  const feat::FeatManifest m = feat::read_feat_manifest(dir / "train.tsv");
-  ASSERT_EQ(m.size(), 3u);
-  const feat::DumpStats s = feat::dump_features(m, dir / "feats", feat::FeatureKind::mfcc39, false);
+  const Manifest m = read_manifest(dir / "train.tsv");
+  ASSERT_EQ(m.entries.size(), 3u);
+  const feat::DumpStats s = feat::dump_features(dir / "train.tsv", m, dir / "feats", feat::FeatureKind::mfcc39, false);
   EXPECT_EQ(s.utterances, 3);
   EXPECT_NEAR(s.audio_seconds, (800 + 2500 + 4200) / 16000.0, 1e-9);
   for (size_t i = 0; i < rel.size(); ++i) {
@@ -237,18 +237,27 @@ TEST(Features, ManifestDumpWritesOneNpyPerUtterance) {
   EXPECT_EQ(cli::commands().at("mfcc").run(7, argv), 0);
   EXPECT_EQ(load_npy(dir / "c_fbank.npy").size(1), 80);
 
-  // Stale manifest, missing audio, malformed line.
+  // The CLI on a manifest whose root is relative: hm::read_manifest resolves it against the .tsv's directory,
+  // not the working directory.
+  std::ofstream(dir / "rel.tsv") << "audio\nc.wav\t4200\n";
+  std::string b0 = "mfcc", b1 = "--manifest", b2 = dir / "rel.tsv", b3 = "--out-dir", b4 = dir / "frel", b5 = "--quiet";
+  char* bargv[] = {b0.data(), b1.data(), b2.data(), b3.data(), b4.data(), b5.data()};
+  EXPECT_EQ(cli::commands().at("mfcc").run(6, bargv), 0);
+  EXPECT_EQ(load_npy(dir / "frel/c.npy").size(1), 39);
+
+  // Stale manifest, missing audio, malformed line, no utterances.
+  auto dump = [&](const std::string& tsv) {
+    feat::dump_features(dir / tsv, read_manifest(dir / tsv), dir / "f2", feat::FeatureKind::mfcc39, false);
+  };
   std::ofstream(dir / "stale.tsv") << (dir.path / "audio").string() << "\nc.wav\t123\n";
-  EXPECT_TRUE(throws_with(
-      [&] { feat::dump_features(feat::read_feat_manifest(dir / "stale.tsv"), dir / "f2", feat::FeatureKind::mfcc39, false); },
-      "samples but the manifest"));
+  EXPECT_TRUE(throws_with([&] { dump("stale.tsv"); }, "samples but the manifest"));
   std::ofstream(dir / "missing.tsv") << (dir.path / "audio").string() << "\nnope.wav\t1000\n";
-  EXPECT_TRUE(throws_with(
-      [&] { feat::dump_features(feat::read_feat_manifest(dir / "missing.tsv"), dir / "f3", feat::FeatureKind::mfcc39, false); },
-      "nope.wav"));
+  EXPECT_TRUE(throws_with([&] { dump("missing.tsv"); }, "nope.wav"));
   std::ofstream(dir / "bad.tsv") << "/root\nno_tab_here\n";
-  EXPECT_TRUE(throws_with([&] { feat::read_feat_manifest(dir / "bad.tsv"); }, "bad.tsv:2: expected 'relpath<TAB>num_samples'"));
-  EXPECT_TRUE(throws_with([&] { feat::read_feat_manifest(dir / "none.tsv"); }, "none.tsv: cannot open manifest"));
+  EXPECT_TRUE(throws_with([&] { dump("bad.tsv"); }, "bad.tsv:2: expected 'relative/path<TAB>num_samples'"));
+  EXPECT_TRUE(throws_with([&] { dump("none.tsv"); }, "none.tsv: cannot open for reading"));
+  std::ofstream(dir / "empty.tsv") << (dir.path / "audio").string() << "\n";
+  EXPECT_TRUE(throws_with([&] { dump("empty.tsv"); }, "empty.tsv: manifest lists no utterances"));
 }
 
 }  // namespace

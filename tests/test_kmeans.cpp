@@ -1,11 +1,11 @@
 // Mini-batch k-means (sklearn MiniBatchKMeans semantics), the kmeans_assign kernels, labelling, label quality
 // (PNMI / purity) and the kmeans / label CLI.
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
-
-#include <unistd.h>
 
 #include "cpu/parallel.h"
 #include "engine/npy.h"
@@ -14,6 +14,7 @@
 #include "train/feature_store.h"
 #include "train/kmeans.h"
 #include "train/label_quality.h"
+#include "train/manifest.h"
 
 namespace hm::test {
 namespace {
@@ -184,9 +185,8 @@ TEST(KMeans, MiniBatchInertiaNotWorseThanLloydFromTheSameInit) {
     opt.seed = 9;
     const feat::KMeansResult mb = feat::fit_minibatch_kmeans(x, opt);
     EXPECT_DOUBLE_EQ(lloyd.inertia, feat::inertia(x, lloyd.centers));
-    std::printf("noise %.1f: Lloyd %lld iters inertia %.6g, mini-batch %lld steps inertia %.6g (ratio %.5f)\n",
-                noise, (long long)lloyd.n_steps, lloyd.inertia, (long long)mb.n_steps, mb.inertia,
-                mb.inertia / lloyd.inertia);
+    std::printf("noise %.1f: Lloyd %lld iters inertia %.6g, mini-batch %lld steps inertia %.6g (ratio %.5f)\n", noise,
+                (long long)lloyd.n_steps, lloyd.inertia, (long long)mb.n_steps, mb.inertia, mb.inertia / lloyd.inertia);
     EXPECT_LE(mb.inertia, lloyd.inertia * slack);
     EXPECT_LT(lloyd.inertia, feat::inertia(x, init));
   }
@@ -210,7 +210,20 @@ TEST(KMeans, DeterministicForASeedAndAnyThreadCount) {
   const feat::KMeansResult c = feat::fit_minibatch_kmeans(x, opt);
   opt.seed = 8;
   const feat::KMeansResult other = feat::fit_minibatch_kmeans(x, opt);
+  // A batch large enough (rows x D >= 2^21) for the per-cluster centre update to run threaded too.
+  const Tensor big = blobs(54000, 39, 16, 3.0, 1.0, 5, nullptr);
+  feat::MiniBatchKMeansOptions big_opt;
+  big_opt.n_clusters = 16;
+  big_opt.batch_size = 54000;
+  big_opt.n_init = 1;
+  big_opt.max_iter = 2;
+  std::vector<Tensor> big_centers;
+  for (int threads : {1, 2}) {
+    cpu::set_num_threads(threads);
+    big_centers.push_back(feat::fit_minibatch_kmeans(big, big_opt).centers);
+  }
   cpu::set_num_threads(saved);
+  EXPECT_TRUE(all_close(big_centers[0], big_centers[1], 0, 0));
   EXPECT_TRUE(all_close(a.centers, b.centers, 0, 0));
   EXPECT_TRUE(all_close(b.centers, c.centers, 0, 0));
   EXPECT_EQ(a.inertia, b.inertia);
@@ -249,7 +262,11 @@ TEST(KMeans, BadInputsAreClearErrors) {
   bad.data<float>()[3 * 7 + 1] = std::numeric_limits<float>::quiet_NaN();
   opt.n_clusters = 2;
   EXPECT_TRUE(throws_with([&] { feat::fit_minibatch_kmeans(bad, opt); }, "non-finite feature nan at row 7, dim 1"));
-  EXPECT_TRUE(throws_with([&] { feat::assign_labels(x, zeros({4, 5})); }, "feature dimension 3 but the centres have 5"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        feat::assign_labels(x, zeros({4, 5}));
+      },
+      "feature dimension 3 but the centres have 5"));
   Generator gen(0);
   EXPECT_TRUE(throws_with([&] { feat::kmeans_plusplus(x, 0, gen); }, "n_clusters"));
 }
@@ -318,27 +335,29 @@ int run_cli(std::vector<std::string> args) {
 
 TEST(KMeans, FeatureFileErrorsNameTheFile) {
   TempDir dir("km_err");
-  EXPECT_TRUE(throws_with([&] { feat::load_utterance_features(dir / "none.npy", 39); }, "none.npy: feature file not found"));
+  EXPECT_TRUE(
+      throws_with([&] { feat::load_utterance_features(dir / "none.npy", 39); }, "none.npy: feature file not found"));
   save_npy(dir / "a.npy", zeros({5, 13}));
-  EXPECT_TRUE(throws_with([&] { feat::load_utterance_features(dir / "a.npy", 39); }, "a.npy: feature dimension 13 but expected 39"));
+  EXPECT_TRUE(throws_with([&] { feat::load_utterance_features(dir / "a.npy", 39); },
+                          "a.npy: feature dimension 13 but expected 39"));
   save_npy(dir / "b.npy", zeros({5}));
   EXPECT_TRUE(throws_with([&] { feat::load_utterance_features(dir / "b.npy", 39); }, "b.npy: expected a 2-D"));
   Tensor nan = zeros({4, 3});
   nan.data<float>()[10] = std::numeric_limits<float>::infinity();
   save_npy(dir / "c.npy", nan);
-  EXPECT_TRUE(throws_with([&] { feat::load_utterance_features(dir / "c.npy", 3); }, "c.npy: non-finite value inf at frame 3, dim 1"));
+  EXPECT_TRUE(throws_with([&] { feat::load_utterance_features(dir / "c.npy", 3); },
+                          "c.npy: non-finite value inf at frame 3, dim 1"));
   // Utterances with different dimensions: the second file is named.
   std::ofstream(dir / "m.tsv") << "/audio\nx/a.wav\t16000\nx/b.wav\t16000\n";
   std::filesystem::create_directories(dir.path / "f" / "x");
   save_npy(dir / "f/x/a.npy", zeros({5, 3}));
   save_npy(dir / "f/x/b.npy", zeros({5, 4}));
-  EXPECT_TRUE(throws_with([&] { feat::load_features(dir / "f", feat::read_feat_manifest(dir / "m.tsv"), {0, 1}, nullptr); },
-                          "x/b.npy: feature dimension 4 but expected 3"));
-  // .km round trip and a bad token.
-  feat::write_km(dir / "t.km", {{1, 2, 3}, {}, {4}});
-  EXPECT_EQ(feat::read_km(dir / "t.km"), (std::vector<std::vector<int32_t>>{{1, 2, 3}, {}, {4}}));
-  std::ofstream(dir / "bad.km") << "1 2\n3 x\n";
-  EXPECT_TRUE(throws_with([&] { feat::read_km(dir / "bad.km"); }, "bad.km:2: bad label 'x'"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        feat::load_features(dir / "f", dir / "m.tsv", read_manifest(dir / "m.tsv"), {0, 1}, nullptr);
+      },
+      "x/b.npy: feature dimension 4 but expected 3"));
+  // .km reading and writing is hm::read_km / hm::write_km, tested in test_manifest.cpp.
 }
 
 TEST(KMeans, CliFitsLabelsAndReports) {
@@ -359,15 +378,15 @@ TEST(KMeans, CliFitsLabelsAndReports) {
     ref.push_back(lab);
   }
   std::ofstream(dir / "train.tsv") << tsv;
-  feat::write_km(dir / "ref.km", ref);
+  write_km(dir / "ref.km", ref);
   ASSERT_EQ(run_cli({"kmeans", "--feat-dir", dir / "feats", "--manifest", dir / "train.tsv", "--n-clusters", "5",
                      "--percent", "50", "--batch-size", "500", "--n-init", "3", "--out", dir / "km.npy"}),
             0);
   EXPECT_EQ(shape_str(load_npy(dir / "km.npy").shape()), "(5, 39)");
   ASSERT_EQ(run_cli({"label", "--feat-dir", dir / "feats", "--manifest", dir / "train.tsv", "--km", dir / "km.npy",
-                     "--out", dir / "train.km", "--report", dir / "r.json", "--ref", dir / "ref.km", "--quiet"}),
+                     "--out", dir / "labels/train.km", "--report", dir / "r.json", "--ref", dir / "ref.km", "--quiet"}),
             0);
-  const auto lab = feat::read_km(dir / "train.km");
+  const auto lab = read_km(dir / "labels/train.km");
   ASSERT_EQ(lab.size(), 12u);
   EXPECT_EQ(lab[3].size(), 300u);
   const feat::LabelQuality q = feat::label_quality(lab, 5, &ref);
@@ -377,16 +396,25 @@ TEST(KMeans, CliFitsLabelsAndReports) {
   EXPECT_NE(json.find("\"pnmi\": 1"), std::string::npos) << json;
   EXPECT_NE(json.find("\"usage\": ["), std::string::npos);
   // k larger than the frames loaded, missing centroids, missing features.
-  EXPECT_TRUE(throws_with([&] { run_cli({"kmeans", "--feat-dir", dir / "feats", "--manifest", dir / "train.tsv",
-                                         "--n-clusters", "5000", "--percent", "10", "--out", dir / "x.npy"}); },
-                          "--n-clusters 5000 must be in [1, 600]"));
-  EXPECT_TRUE(throws_with([&] { run_cli({"label", "--feat-dir", dir / "feats", "--manifest", dir / "train.tsv",
-                                         "--km", dir / "nope.npy", "--out", dir / "x.km"}); },
-                          "nope.npy: centroids file not found"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        run_cli({"kmeans", "--feat-dir", dir / "feats", "--manifest", dir / "train.tsv", "--n-clusters", "5000",
+                 "--percent", "10", "--out", dir / "x.npy"});
+      },
+      "--n-clusters 5000 must be in [1, 600]"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        run_cli({"label", "--feat-dir", dir / "feats", "--manifest", dir / "train.tsv", "--km", dir / "nope.npy",
+                 "--out", dir / "x.km"});
+      },
+      "nope.npy: centroids file not found"));
   std::filesystem::remove(dir / "feats/spk/u7.npy");
-  EXPECT_TRUE(throws_with([&] { run_cli({"label", "--feat-dir", dir / "feats", "--manifest", dir / "train.tsv",
-                                         "--km", dir / "km.npy", "--out", dir / "x.km", "--quiet"}); },
-                          "spk/u7.npy: feature file not found"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        run_cli({"label", "--feat-dir", dir / "feats", "--manifest", dir / "train.tsv", "--km", dir / "km.npy", "--out",
+                 dir / "x.km", "--quiet"});
+      },
+      "spk/u7.npy: feature file not found"));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <numbers>
 
 #include "tests/test_util.h"
+#include "train/atomic_file.h"
 #include "train/audio.h"
 #include "train/manifest.h"
 
@@ -106,6 +107,27 @@ TEST(Manifest, MalformedFilesNameTheLine) {
   write_text(d / "crlf.wrd", "HELLO\r\n");
   EXPECT_TRUE(throws_with([&] { read_wrd(path("crlf.wrd")); }, "crlf.wrd:1: carriage return"));
   EXPECT_TRUE(throws_with([&] { read_lines(path("nope.txt")); }, "nope.txt: cannot open"));
+  fs::remove_all(d);
+}
+
+TEST(AtomicFile, CreatesMissingDirectoriesAndLeavesNoTemporary) {
+  const fs::path d = scratch("atomic");
+  // `hubmamba label --out labels/train.km` into a directory that does not exist yet.
+  const std::string km = (d / "labels" / "it1" / "train.km").string();
+  write_km(km, {{1, 2}, {3}});
+  EXPECT_EQ(read_km(km), (std::vector<std::vector<int32_t>>{{1, 2}, {3}}));
+  {
+    AtomicFile f((d / "new" / "x.txt").string());
+    f.out() << "never committed";
+  }
+  EXPECT_FALSE(fs::exists(d / "new" / "x.txt"));
+  size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(d)) files += e.is_regular_file() ? 1 : 0;
+  EXPECT_EQ(files, 1u);  // only train.km: no temporary left behind
+  // A parent that is a regular file cannot become a directory: the error names the target.
+  write_text(d / "plain", "x");
+  EXPECT_TRUE(throws_with([&] { write_file_atomic((d / "plain" / "y.txt").string(), "y"); },
+                          "plain/y.txt: cannot create directory"));
   fs::remove_all(d);
 }
 

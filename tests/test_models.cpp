@@ -85,7 +85,9 @@ TEST(Models, EveryLayerTypeMatchesThePyTorchReference) {
     if (std::filesystem::exists(dir + "buffers_after.safetensors"))
       for (const auto& [name, b] : load_safetensors(dir + "buffers_after.safetensors").tensors)
         for (const auto& [n, mine] : m->named_buffers())
-          if (n == name) EXPECT_TRUE(all_close(mine, b, 1e-6, 1e-5)) << name;
+          if (n == name) {  // braces: gtest's EXPECT_* is an if/else (-Werror=dangling-else with GCC 12)
+            EXPECT_TRUE(all_close(mine, b, 1e-6, 1e-5)) << name;
+          }
   }
 }
 

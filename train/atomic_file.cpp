@@ -6,12 +6,17 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "engine/error.h"
 
 namespace hm {
 
 std::string temp_path_for(const std::string& path) {
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);  // no-op (and no error) when it exists
+  check(!ec, path, ": cannot create directory ", dir.string(), " (", ec.message(), ")");
   static std::atomic<uint64_t> counter{0};
   return cat(path, ".tmp.", ::getpid(), ".", counter.fetch_add(1));
 }

@@ -8,7 +8,9 @@
 namespace hm {
 
 // A temporary name in the same directory as `path` (rename(2) is only atomic within one file system), unique
-// per process and per call so that parallel writers never share a temporary.
+// per process and per call so that parallel writers never share a temporary. Creates that directory when it is
+// missing (`hubmamba label --out labels/train.km` into a new labels/), throwing hm::Error naming `path` when it
+// cannot; every atomic writer gets its temporary here, so all of them behave alike.
 std::string temp_path_for(const std::string& path);
 
 // Renames `tmp` onto `path`; throws hm::Error naming `path` on failure.

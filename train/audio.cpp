@@ -11,10 +11,6 @@
 #include "engine/error.h"
 #include "train/atomic_file.h"
 
-#if !defined(HUBMAMBA_HAVE_SNDFILE) || !defined(HUBMAMBA_HAVE_SOXR)
-#error "hubmamba audio I/O needs libsndfile and libsoxr: run tools/install_deps.sh and re-run cmake"
-#endif
-
 namespace hm {
 namespace {
 
@@ -98,10 +94,6 @@ void write_pcm16(const std::string& path, const std::vector<float>& samples, int
   commit_temp(tmp, path);
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 AudioInfo read_audio_info(const std::string& path) {
@@ -175,8 +167,8 @@ void write_flac(const std::string& path, const std::vector<float>& samples, int 
 }
 
 void write_audio(const std::string& path, const std::vector<float>& samples, int sample_rate) {
-  if (ends_with(path, ".flac")) return write_flac(path, samples, sample_rate);
-  check(ends_with(path, ".wav"), path, ": unsupported output extension (use .wav or .flac)");
+  if (path.ends_with(".flac")) return write_flac(path, samples, sample_rate);
+  check(path.ends_with(".wav"), path, ": unsupported output extension (use .wav or .flac)");
   write_wav(path, samples, sample_rate);
 }
 

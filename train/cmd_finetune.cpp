@@ -1,9 +1,9 @@
 // `hubmamba finetune` (CTC fine-tuning) and the model-driven form of `hubmamba decode`.
-#include <fstream>
 #include <iostream>
 
 #include "train/cli.h"
 #include "train/finetune.h"
+#include "train/manifest.h"
 #include "train/options.h"
 
 namespace hm::cli {
@@ -32,10 +32,7 @@ int run_decode(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   const EvalResult r = evaluate_ctc(args.str("ckpt"), args.str("data"), args.str("split"), args.integer("beam"),
                                     args.integer("max-utterances"));
-  if (!args.str("out").empty()) {
-    std::ofstream out(args.str("out"));
-    for (const auto& h : r.hyps) out << h << "\n";
-  }
+  if (!args.str("out").empty()) write_lines(args.str("out"), r.hyps);
   std::cout << args.str("split") << ": " << r.score.words.summary("WER") << ", " << r.score.letters.summary("CER") << "\n";
   return 0;
 }

@@ -13,12 +13,20 @@
 #include "train/feature_store.h"
 #include "train/kmeans.h"
 #include "train/label_quality.h"
+#include "train/manifest.h"
 
 namespace hm::cli {
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Both commands need at least one utterance: an empty manifest is a mistake, not an empty result.
+Manifest read_utterances(const std::string& tsv) {
+  Manifest m = read_manifest(tsv);
+  check(!m.entries.empty(), tsv, ": manifest lists no utterances");
+  return m;
 }
 
 int run_kmeans(int argc, char** argv) {
@@ -42,20 +50,22 @@ int run_kmeans(int argc, char** argv) {
       .flag("verbose", "progress per init and every 100 steps");
   if (!args.parse(argc, argv)) return 0;
   const auto t0 = std::chrono::steady_clock::now();
-  const feat::FeatManifest m = feat::read_feat_manifest(args.str("manifest"));
+  const std::string tsv = args.str("manifest");
+  const Manifest m = read_utterances(tsv);
+  const size_t U = m.entries.size();
   const double percent = args.real("percent");
   check(percent > 0 && percent <= 100, "hubmamba kmeans: --percent must be in (0, 100], got ", percent);
   // learn_kmeans.py load_feature_shard: nsample = ceil(U * fraction) utterances without replacement.
-  const size_t take = std::min(m.size(), size_t(std::ceil(double(m.size()) * percent / 100.0)));
-  std::vector<size_t> which(m.size());
+  const size_t take = std::min(U, size_t(std::ceil(double(U) * percent / 100.0)));
+  std::vector<size_t> which(U);
   std::iota(which.begin(), which.end(), size_t(0));
   Generator gen(uint64_t(args.integer("seed")) ^ 0x6b6d65616e73ull);  // subset stream, separate from the fit's
-  for (size_t i = 0; i < take; ++i) std::swap(which[i], which[i + size_t(gen.next_below(m.size() - i))]);
+  for (size_t i = 0; i < take; ++i) std::swap(which[i], which[i + size_t(gen.next_below(U - i))]);
   which.resize(take);
   std::sort(which.begin(), which.end());
-  const Tensor x = feat::load_features(args.str("feat-dir"), m, which, nullptr);
-  std::cerr << "kmeans: " << take << "/" << m.size() << " utterances, " << x.size(0) << " frames of dim "
-            << x.size(1) << " (loaded in " << seconds_since(t0) << " s)\n";
+  const Tensor x = feat::load_features(args.str("feat-dir"), tsv, m, which, nullptr);
+  std::cerr << "kmeans: " << take << "/" << U << " utterances, " << x.size(0) << " frames of dim " << x.size(1)
+            << " (loaded in " << seconds_since(t0) << " s)\n";
 
   feat::MiniBatchKMeansOptions opt;
   opt.n_clusters = args.integer("n-clusters");
@@ -69,8 +79,8 @@ int run_kmeans(int argc, char** argv) {
   opt.seed = uint64_t(args.integer("seed"));
   opt.verbose = args.on("verbose");
   const std::string algo = args.str("algorithm");
-  check(algo == "minibatch" || algo == "lloyd", "hubmamba kmeans: --algorithm must be minibatch or lloyd, got '",
-        algo, "'");
+  check(algo == "minibatch" || algo == "lloyd", "hubmamba kmeans: --algorithm must be minibatch or lloyd, got '", algo,
+        "'");
   check(opt.n_clusters >= 1 && opt.n_clusters <= x.size(0), "hubmamba kmeans: --n-clusters ", opt.n_clusters,
         " must be in [1, ", x.size(0), "] (the number of frames loaded)");
   const auto t1 = std::chrono::steady_clock::now();
@@ -103,35 +113,37 @@ int run_label(int argc, char** argv) {
       .flag("quiet", "no progress line");
   if (!args.parse(argc, argv)) return 0;
   const auto t0 = std::chrono::steady_clock::now();
-  const feat::FeatManifest m = feat::read_feat_manifest(args.str("manifest"));
+  const std::string tsv = args.str("manifest");
+  const Manifest m = read_utterances(tsv);
+  const size_t U = m.entries.size();
   const std::string km_path = args.str("km");
   check(std::filesystem::exists(km_path), km_path, ": centroids file not found (run `hubmamba kmeans` first)");
   const Tensor centers = feat::load_utterance_features(km_path, -1);  // (k, D), finite
   const int64_t k = centers.size(0), d = centers.size(1);
-  std::vector<std::vector<int32_t>> labels(m.size());
+  std::vector<std::vector<int32_t>> labels(U);
   double sq_sum = 0;
   int64_t frames = 0;
   std::vector<float> dist;
   auto last = t0;
-  for (size_t i = 0; i < m.size(); ++i) {
-    const Tensor f = feat::load_utterance_features(feat::feature_path(args.str("feat-dir"), m.relpaths[i]), d);
+  for (size_t i = 0; i < U; ++i) {
+    const Tensor f = feat::load_utterance_features(feat::feature_path(args.str("feat-dir"), m.entries[i].path), d);
     labels[i] = feat::assign_labels(f, centers, &dist);
     for (float v : dist) sq_sum += v;
     frames += f.size(0);
-    if (!args.on("quiet") && (seconds_since(last) > 1.0 || i + 1 == m.size())) {
+    if (!args.on("quiet") && (seconds_since(last) > 1.0 || i + 1 == U)) {
       last = std::chrono::steady_clock::now();
-      std::fprintf(stderr, "\rlabel: %zu/%zu utterances, %lld frames, %.0f frames/s   %s", i + 1, m.size(),
-                   (long long)frames, double(frames) / std::max(seconds_since(t0), 1e-9), i + 1 == m.size() ? "\n" : "");
+      std::fprintf(stderr, "\rlabel: %zu/%zu utterances, %lld frames, %.0f frames/s   %s", i + 1, U, (long long)frames,
+                   double(frames) / std::max(seconds_since(t0), 1e-9), i + 1 == U ? "\n" : "");
     }
   }
-  feat::write_km(args.str("out"), labels);
-  std::printf("label: %zu utterances, %lld frames, k=%lld, inertia %.6g per frame -> %s\n", m.size(),
-              (long long)frames, (long long)k, sq_sum / double(frames), args.str("out").c_str());
+  write_km(args.str("out"), labels);
+  std::printf("label: %zu utterances, %lld frames, k=%lld, inertia %.6g per frame -> %s\n", U, (long long)frames,
+              (long long)k, sq_sum / double(frames), args.str("out").c_str());
   if (args.given("report") || args.given("ref")) {
     std::vector<std::vector<int32_t>> ref;
-    if (args.given("ref")) ref = feat::read_km(args.str("ref"));
-    feat::LabelQuality q = feat::label_quality(labels, k, args.given("ref") ? &ref : nullptr,
-                                               args.integer("ref-tolerance"));
+    if (args.given("ref")) ref = read_km(args.str("ref"));
+    feat::LabelQuality q =
+        feat::label_quality(labels, k, args.given("ref") ? &ref : nullptr, args.integer("ref-tolerance"));
     q.inertia_per_frame = sq_sum / double(frames);
     std::printf("label quality: %lld/%lld clusters used, usage perplexity %.2f", (long long)q.used_clusters,
                 (long long)k, q.usage_perplexity);

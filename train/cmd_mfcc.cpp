@@ -8,6 +8,7 @@
 #include "train/cli.h"
 #include "train/feature_store.h"
 #include "train/features.h"
+#include "train/manifest.h"
 
 namespace hm::cli {
 namespace {
@@ -38,12 +39,11 @@ int run_mfcc(int argc, char** argv) {
     return 0;
   }
   check(args.given("out-dir"), "hubmamba mfcc: --manifest needs --out-dir D");
-  const feat::FeatManifest m = feat::read_feat_manifest(args.str("manifest"));
-  const feat::DumpStats s = feat::dump_features(m, args.str("out-dir"), kind, !args.on("quiet"));
-  std::cout << "mfcc: wrote " << s.utterances << " " << feat::feature_kind_name(kind) << " files ("
-            << s.frames << " frames, " << s.audio_seconds << " s of audio) to " << args.str("out-dir") << " in "
-            << s.wall_seconds << " s (" << s.audio_seconds / std::max(s.wall_seconds, 1e-9)
-            << " audio-s/s)\n";
+  const std::string tsv = args.str("manifest");
+  const feat::DumpStats s = feat::dump_features(tsv, read_manifest(tsv), args.str("out-dir"), kind, !args.on("quiet"));
+  std::cout << "mfcc: wrote " << s.utterances << " " << feat::feature_kind_name(kind) << " files (" << s.frames
+            << " frames, " << s.audio_seconds << " s of audio) to " << args.str("out-dir") << " in " << s.wall_seconds
+            << " s (" << s.audio_seconds / std::max(s.wall_seconds, 1e-9) << " audio-s/s)\n";
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "train/audio.h"
 #include "train/checkpoint.h"
 #include "train/cli.h"
+#include "train/feature_store.h"
 #include "train/manifest.h"
 #include "train/model_io.h"
 
@@ -105,10 +106,9 @@ int run_dump(int argc, char** argv) {
     const Audio a = read_audio(m.audio_path(i));
     const HubertOutput out =
         model->forward(from_vector(a.samples, {1, int64_t(a.samples.size())}), {}, Tensor(), true);
-    fs::path dst = fs::path(args.str("out-dir")) / m.entries[i].path;
-    dst.replace_extension(".npy");
-    fs::create_directories(dst.parent_path());
-    save_npy(dst.string(), out.hidden[size_t(layer)].select(0, 0));
+    const std::string dst = feat::feature_path(args.str("out-dir"), m.entries[i].path);
+    fs::create_directories(fs::path(dst).parent_path());
+    save_npy(dst, out.hidden[size_t(layer)].select(0, 0));
     if ((i + 1) % 50 == 0 || i + 1 == m.entries.size())
       std::cerr << "dump: " << i + 1 << "/" << m.entries.size() << " utterances\r" << std::flush;
   }

@@ -35,6 +35,7 @@ AudioDataset::AudioDataset(const DatasetConfig& cfg) : cfg_(cfg) {
       continue;
     }
     paths_.push_back(m.audio_path(i));
+    manifest_index_.push_back(int64_t(i));
     sizes_.push_back(m.entries[i].num_samples);
     labels_.push_back(km[i]);
   }
@@ -101,7 +102,9 @@ Batch AudioDataset::make_batch(int64_t epoch, int64_t index) const {
   Batch b;
   b.epoch = epoch;
   b.index = index;
-  b.utterances = members;
+  // Fix (trainer tests): report manifest indices as Batch::utterances documents; the usable-utterance ids differ
+  // once min_sample_size skipped an entry, and callers map utterances back to manifest/transcript lines.
+  for (int64_t u : members) b.utterances.push_back(manifest_index_[size_t(u)]);
   const int64_t B = int64_t(members.size());
   if (!cfg_.crop) {  // pad mode: zero-pad to the longest, keep every sample
     int64_t L = 0;

@@ -70,6 +70,7 @@ class AudioDataset {
   std::string root_;
   std::vector<std::string> paths_;
   std::vector<int64_t> sizes_;                  // samples per usable utterance
+  std::vector<int64_t> manifest_index_;         // per usable utterance: its manifest entry (Batch::utterances)
   std::vector<std::vector<int32_t>> labels_;    // per usable utterance: frame labels (crop) or tokens (pad)
   std::vector<std::vector<int64_t>> batches_;   // fixed batch composition (utterance ids), sorted by length
   int64_t skipped_short_ = 0;

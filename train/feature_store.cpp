@@ -1,14 +1,11 @@
 #include "train/feature_store.h"
 
-#include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
 #include <mutex>
-#include <sstream>
 
 #include "cpu/parallel.h"
 #include "engine/error.h"
@@ -16,31 +13,6 @@
 #include "train/audio.h"
 
 namespace hm::feat {
-
-FeatManifest read_feat_manifest(const std::string& path) {
-  std::ifstream in(path);
-  check(in.good(), path, ": cannot open manifest");
-  FeatManifest m;
-  m.path = path;
-  check(static_cast<bool>(std::getline(in, m.root)), path, ": empty manifest (expected the audio root on line 1)");
-  if (!m.root.empty() && m.root.back() == '\r') m.root.pop_back();
-  std::string line;
-  for (int64_t lineno = 2; std::getline(in, line); ++lineno) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    const size_t tab = line.find('\t');
-    check(tab != std::string::npos && tab > 0, path, ":", lineno, ": expected 'relpath<TAB>num_samples', got '",
-          line, "'");
-    const std::string count = line.substr(tab + 1, line.find('\t', tab + 1) - tab - 1);
-    char* end = nullptr;
-    const long long n = std::strtoll(count.c_str(), &end, 10);
-    check(!count.empty() && end && *end == '\0' && n > 0, path, ":", lineno, ": bad num_samples '", count, "'");
-    m.relpaths.push_back(line.substr(0, tab));
-    m.num_samples.push_back(n);
-  }
-  check(!m.relpaths.empty(), path, ": manifest lists no utterances");
-  return m;
-}
 
 std::string feature_path(const std::string& feat_dir, const std::string& relpath) {
   std::filesystem::path p(relpath);
@@ -64,8 +36,7 @@ class Progress {
     const double el = std::chrono::duration<double>(now - start_).count();
     const double eta = done_ > 0 ? el * double(total_ - done_) / double(done_) : 0;
     std::fprintf(stderr, "\rmfcc: %lld/%lld utterances, %.1f audio-s/s, elapsed %.0f s, ETA %.0f s   ",
-                 static_cast<long long>(done_), static_cast<long long>(total_), audio_ / std::max(el, 1e-9), el,
-                 eta);
+                 static_cast<long long>(done_), static_cast<long long>(total_), audio_ / std::max(el, 1e-9), el, eta);
     if (done_ == total_) std::fprintf(stderr, "\n");
   }
   double seconds() const { return std::chrono::duration<double>(clock::now() - start_).count(); }
@@ -81,11 +52,13 @@ class Progress {
 
 }  // namespace
 
-DumpStats dump_features(const FeatManifest& m, const std::string& out_dir, FeatureKind kind, bool progress) {
-  const int64_t U = int64_t(m.size());
-  std::vector<std::string> errors(m.size());
-  std::vector<int64_t> frames(m.size(), 0);
-  std::vector<double> seconds(m.size(), 0);
+DumpStats dump_features(const std::string& tsv_path, const Manifest& m, const std::string& out_dir, FeatureKind kind,
+                        bool progress) {
+  check(!m.entries.empty(), tsv_path, ": manifest lists no utterances");
+  const int64_t U = int64_t(m.entries.size());
+  std::vector<std::string> errors(m.entries.size());
+  std::vector<int64_t> frames(m.entries.size(), 0);
+  std::vector<double> seconds(m.entries.size(), 0);
   Progress prog(progress, U);
   // Threads over utterances (dynamic: lengths differ); each thread reads, computes and writes its own files.
   // Exceptions cannot cross the OpenMP region: they are collected and the first one (in manifest order) rethrown.
@@ -94,10 +67,11 @@ DumpStats dump_features(const FeatManifest& m, const std::string& out_dir, Featu
     try {
       const std::string wav = m.audio_path(size_t(i));
       const Audio a = read_audio(wav);
-      check(int64_t(a.samples.size()) == m.num_samples[size_t(i)], wav, ": has ", a.samples.size(),
-            " samples but the manifest ", m.path, " says ", m.num_samples[size_t(i)], " (stale manifest?)");
+      const ManifestEntry& e = m.entries[size_t(i)];
+      check(int64_t(a.samples.size()) == e.num_samples, wav, ": has ", a.samples.size(), " samples but the manifest ",
+            tsv_path, " says ", e.num_samples, " (stale manifest?)");
       const Tensor f = compute_features(a.samples, kind, wav);
-      const std::string out = feature_path(out_dir, m.relpaths[size_t(i)]);
+      const std::string out = feature_path(out_dir, e.path);
       std::filesystem::create_directories(std::filesystem::path(out).parent_path());
       save_npy(out, f);
       frames[size_t(i)] = f.size(0);
@@ -127,23 +101,23 @@ Tensor load_utterance_features(const std::string& path, int64_t expected_dim) {
   check(t.size(0) > 0, path, ": has no frames");
   const float* p = t.data<float>();
   for (int64_t i = 0; i < t.numel(); ++i)
-    check(std::isfinite(p[i]), path, ": non-finite value ", p[i], " at frame ", i / t.size(1), ", dim ",
-          i % t.size(1));
+    check(std::isfinite(p[i]), path, ": non-finite value ", p[i], " at frame ", i / t.size(1), ", dim ", i % t.size(1));
   return t;
 }
 
-Tensor load_features(const std::string& feat_dir, const FeatManifest& m, const std::vector<size_t>& which,
-                     std::vector<int64_t>* lengths) {
+Tensor load_features(const std::string& feat_dir, const std::string& tsv_path, const Manifest& m,
+                     const std::vector<size_t>& which, std::vector<int64_t>* lengths) {
   std::vector<Tensor> parts;
   parts.reserve(which.size());
   int64_t dim = -1, total = 0;
   for (size_t i : which) {
-    check(i < m.size(), "load_features: utterance index ", i, " out of range for ", m.path);
-    parts.push_back(load_utterance_features(feature_path(feat_dir, m.relpaths[i]), dim));
+    check(i < m.entries.size(), "load_features: utterance index ", i, " out of range for ", tsv_path, " (",
+          m.entries.size(), " utterances)");
+    parts.push_back(load_utterance_features(feature_path(feat_dir, m.entries[i].path), dim));
     dim = parts.back().size(1);
     total += parts.back().size(0);
   }
-  check(!parts.empty(), "load_features: no utterances selected from ", m.path);
+  check(!parts.empty(), "load_features: no utterances selected from ", tsv_path);
   Tensor out = empty({total, dim});  // (sum T, D)
   float* po = out.data<float>();
   if (lengths) lengths->clear();
@@ -151,41 +125,6 @@ Tensor load_features(const std::string& feat_dir, const FeatManifest& m, const s
     std::copy(p.data<float>(), p.data<float>() + p.numel(), po);
     po += p.numel();
     if (lengths) lengths->push_back(p.size(0));
-  }
-  return out;
-}
-
-void write_km(const std::string& path, const std::vector<std::vector<int32_t>>& labels) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    check(out.good(), path, ": cannot open for writing");
-    for (const auto& utt : labels) {
-      for (size_t j = 0; j < utt.size(); ++j) out << (j ? " " : "") << utt[j];
-      out << "\n";
-    }
-    out.flush();
-    check(out.good(), path, ": write failed");
-  }
-  check(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot rename temporary file into place");
-}
-
-std::vector<std::vector<int32_t>> read_km(const std::string& path) {
-  std::ifstream in(path);
-  check(in.good(), path, ": cannot open label file");
-  std::vector<std::vector<int32_t>> out;
-  std::string line;
-  for (int64_t lineno = 1; std::getline(in, line); ++lineno) {
-    std::istringstream ss(line);
-    std::vector<int32_t> utt;
-    std::string tok;
-    while (ss >> tok) {
-      char* end = nullptr;
-      const long v = std::strtol(tok.c_str(), &end, 10);
-      check(end && *end == '\0' && v >= 0 && v <= INT32_MAX, path, ":", lineno, ": bad label '", tok, "'");
-      utt.push_back(int32_t(v));
-    }
-    out.push_back(std::move(utt));
   }
   return out;
 }

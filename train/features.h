@@ -38,7 +38,7 @@ class KaldiFrontend {
  public:
   explicit KaldiFrontend(const KaldiOptions& opt = {});
 
-  int64_t window_size() const { return win_; }    // samples per frame (400 at 16 kHz)
+  int64_t window_size() const { return win_; }     // samples per frame (400 at 16 kHz)
   int64_t window_shift() const { return shift_; }  // samples between frames (160)
   int64_t fft_size() const { return nfft_; }       // 512
   // snip_edges: frames that fit completely; 0 when the waveform is shorter than one frame.
@@ -57,10 +57,10 @@ class KaldiFrontend {
   Tensor log_mel(const float* wav, int64_t n, const std::string& source) const;
   KaldiOptions opt_;
   int64_t win_ = 0, shift_ = 0, nfft_ = 0, nbins_ = 0;  // nbins_ = nfft_/2 + 1
-  std::vector<float> window_;                            // (win_,) povey
-  std::vector<float> banks_;                             // (num_mel_bins, nbins_) dense, for inspection
-  std::vector<int32_t> bank_lo_, bank_hi_;               // (num_mel_bins,) nonzero column range [lo, hi)
-  std::vector<float> dct_;                               // (num_mel_bins, num_ceps), liftering folded in
+  std::vector<float> window_;                           // (win_,) povey
+  std::vector<float> banks_;                            // (num_mel_bins, nbins_) dense, for inspection
+  std::vector<int32_t> bank_lo_, bank_hi_;              // (num_mel_bins,) nonzero column range [lo, hi)
+  std::vector<float> dct_;                              // (num_mel_bins, num_ceps), liftering folded in
 };
 
 // torchaudio.functional.compute_deltas over time, with edge replication:

@@ -49,6 +49,11 @@ Loaded load_ctc_checkpoint(const std::string& path) {
         ": not a fine-tuned CTC checkpoint (no vocab / model_config in its training state)");
   Loaded l{nullptr, Vocab::from_json(ck.state.at("vocab"), path + " vocab"),
            ModelConfig::from_json(ck.state.at("model_config"), path + " model_config")};
+  // Fix (trainer tests): name the file and both sizes when the stored vocabulary does not fit the CTC head
+  // (load_state_dict alone reported only "shape of aux.weight" without saying which file or why).
+  for (const auto& [n, t] : ck.model)
+    check(n != "aux.weight" || t.size(0) == l.vocab.size(), path, ": vocabulary of ", l.vocab.size(),
+          " symbols but the CTC head has ", t.size(0), " outputs (checkpoint and vocabulary do not belong together)");
   l.model = std::make_unique<CtcModel>(l.mc, l.vocab.size(), 1);
   l.model->load_state_dict(ck.model);
   return l;
@@ -137,6 +142,12 @@ EvalResult evaluate_ctc(const std::string& ckpt, const std::string& data_dir, co
 
 FinetuneResult run_finetuning(const FinetuneConfig& cfg) {
   cfg.validate();
+  // Fix (trainer tests): the validation split is only read after the last update; check it exists before training
+  // rather than failing at the very end of a long run.
+  const std::string valid = cfg.data + "/" + cfg.valid_split;
+  check(fs::exists(valid + ".tsv"), valid, ".tsv: validation manifest not found (--valid-split ", cfg.valid_split, ")");
+  check(fs::exists(valid + ".wrd") || fs::exists(valid + ".ltr"), valid, ".wrd / .ltr: no transcripts for the ",
+        "validation split (--valid-split ", cfg.valid_split, ")");
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
   const std::string last = checkpoint_path(cfg.out, "last");
@@ -199,6 +210,11 @@ FinetuneResult run_finetuning(const FinetuneConfig& cfg) {
     const Json& r = ck.state.at("rng");
     default_generator().set_state(uint64_t(r.at("dropout")[0].as_int()), uint64_t(r.at("dropout")[1].as_int()));
     mask_gen.set_state(uint64_t(r.at("mask")[0].as_int()), uint64_t(r.at("mask")[1].as_int()));
+    // Fix (trainer tests): the layer-drop stream is part of the state too (resume was inexact with layerdrop > 0);
+    // checkpoints written before it was saved resume as before.
+    if (r.contains("layerdrop"))
+      model.hubert->layerdrop_gen.set_state(uint64_t(r.at("layerdrop")[0].as_int()),
+                                            uint64_t(r.at("layerdrop")[1].as_int()));
     history = ck.state.at("history");
   }
   vocab.save(cfg.out + "/vocab.json");
@@ -220,6 +236,8 @@ FinetuneResult run_finetuning(const FinetuneConfig& cfg) {
     s["run_config"] = options::to_json(cfg);
     s["rng"]["dropout"] = Json::array({Json(int64_t(default_generator().seed())), Json(int64_t(default_generator().offset()))});
     s["rng"]["mask"] = Json::array({Json(int64_t(mask_gen.seed())), Json(int64_t(mask_gen.offset()))});
+    s["rng"]["layerdrop"] = Json::array({Json(int64_t(model.hubert->layerdrop_gen.seed())),
+                                         Json(int64_t(model.hubert->layerdrop_gen.offset()))});
     s["history"] = history;
     ck.state = s;
     save_checkpoint(path, ck);

@@ -20,6 +20,19 @@ const bool kRegScalar = (kmeans_assign_table().add("scalar", cpu::kmeans_assign_
 const bool kRegSgemm = (kmeans_assign_table().add("sgemm", cpu::kmeans_assign_sgemm, 10), true);
 const bool kRegSgemmHwy = (kmeans_assign_table().add("sgemm_hwy", cpu::kmeans_assign_sgemm_hwy, 20), true);
 
+// Loops whose total work is below ~2 M simple operations run on the calling thread: an OpenMP region costs more
+// than it saves there (and far more on a busy machine, where the second thread may not get a core for a whole
+// time slice). Each loop's result is the same either way.
+constexpr int64_t kParallelWork = int64_t(1) << 21;
+template <class F>
+void run_items(int64_t n, int64_t total_work, F&& f) {
+  if (total_work < kParallelWork) {
+    if (n > 0) f(int64_t(0), n);
+  } else {
+    cpu::parallel_for(n, kParallelWork, f);
+  }
+}
+
 // Sum of f(i) over [0, n) in double: fixed blocks summed in block order, so the result does not depend on the
 // thread count.
 constexpr int64_t kSumBlock = 4096;
@@ -28,7 +41,7 @@ double blocked_sum(int64_t n, F&& f) {
   constexpr int64_t kBlock = kSumBlock;
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   std::vector<double> part(static_cast<size_t>(blocks), 0.0);  // (blocks,)
-  cpu::parallel_for(blocks, kBlock, [&](int64_t b0, int64_t b1) {
+  run_items(blocks, n, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       double s = 0;
       for (int64_t i = b * kBlock, e = std::min(n, (b + 1) * kBlock); i < e; ++i) s += f(i);
@@ -102,7 +115,7 @@ Tensor kmeans_plusplus(const Tensor& x, int64_t k, Generator& gen) {
   std::vector<float> x_sq(static_cast<size_t>(n));  // (n,)
   cpu::row_sq_norms(px, n, d, x_sq.data());
   const int64_t trials = 2 + int64_t(std::log(double(k)));  // sklearn n_local_trials
-  Tensor centers = empty({k, d});                            // (k, D)
+  Tensor centers = empty({k, d});                           // (k, D)
   float* pc = centers.data<float>();
 
   const int64_t first = int64_t(gen.next_below(uint64_t(n)));
@@ -112,8 +125,8 @@ Tensor kmeans_plusplus(const Tensor& x, int64_t k, Generator& gen) {
   closest[size_t(first)] = 0;  // exact, whatever the GEMM expansion's roundoff
   double pot = blocked_sum(n, [&](int64_t i) { return double(closest[size_t(i)]); });
 
-  std::vector<double> cum(static_cast<size_t>(n));                // (n,) stable_cumsum(closest)
-  std::vector<float> dist(static_cast<size_t>(n * trials));       // (n, trials)
+  std::vector<double> cum(static_cast<size_t>(n));           // (n,) stable_cumsum(closest)
+  std::vector<float> dist(static_cast<size_t>(n * trials));  // (n, trials)
   std::vector<float> cand(static_cast<size_t>(trials * d)), cand_sq(static_cast<size_t>(trials));
   std::vector<int64_t> cand_id(static_cast<size_t>(trials));
   std::vector<double> cand_pot(static_cast<size_t>(trials)), part;
@@ -134,7 +147,7 @@ Tensor kmeans_plusplus(const Tensor& x, int64_t k, Generator& gen) {
     // all candidates, partial sums per fixed block added in block order (thread-count independent).
     const int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
     part.assign(size_t(blocks * trials), 0.0);  // (blocks, trials)
-    cpu::parallel_for(blocks, kSumBlock * trials, [&](int64_t b0, int64_t b1) {
+    run_items(blocks, n * trials, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b)
         for (int64_t i = b * kSumBlock, e = std::min(n, (b + 1) * kSumBlock); i < e; ++i)
           for (int64_t t = 0; t < trials; ++t)
@@ -200,11 +213,12 @@ KMeansResult fit_minibatch_kmeans(const Tensor& x, const MiniBatchKMeansOptions&
     const Tensor sub = init_size < n ? gather_rows(x, draw_with_replacement(gen, n, init_size)) : x;
     const Tensor c = kmeans_plusplus(sub, k, gen);
     const double in = inertia(x_valid, c);
-    if (opt.verbose) std::fprintf(stderr, "kmeans: init %lld/%lld inertia %.6g\n", (long long)r + 1, (long long)opt.n_init, in);
+    if (opt.verbose)
+      std::fprintf(stderr, "kmeans: init %lld/%lld inertia %.6g\n", (long long)r + 1, (long long)opt.n_init, in);
     if (r == 0 || in < res.init_inertia) res.init_inertia = in, centers = c;
   }
   centers = centers.clone();
-  Tensor centers_new = empty({k, d});  // (k, D)
+  Tensor centers_new = empty({k, d});                       // (k, D)
   std::vector<double> counts(static_cast<size_t>(k), 0.0);  // (k,) samples seen per centre
 
   const int64_t n_steps = (opt.max_iter * n) / batch;
@@ -232,7 +246,7 @@ KMeansResult fit_minibatch_kmeans(const Tensor& x, const MiniBatchKMeansOptions&
     const float* pb = xb.data<float>();
     const float* pc = centers.data<float>();
     float* pn = centers_new.data<float>();
-    cpu::parallel_for(k, batch / std::max<int64_t>(k, 1) * d + d, [&](int64_t j0, int64_t j1) {
+    run_items(k, batch * d, [&](int64_t j0, int64_t j1) {
       std::vector<double> acc(static_cast<size_t>(d));  // (D,)
       for (int64_t j = j0; j < j1; ++j) {
         const int64_t members = starts[size_t(j + 1)] - starts[size_t(j)];
@@ -256,14 +270,16 @@ KMeansResult fit_minibatch_kmeans(const Tensor& x, const MiniBatchKMeansOptions&
       for (int64_t j = 0; j < k; ++j)
         if (counts[size_t(j)] < opt.reassignment_ratio * max_count) low.push_back(j);
       if (double(low.size()) > 0.5 * double(batch)) {
-        std::stable_sort(low.begin(), low.end(), [&](int64_t a, int64_t b) { return counts[size_t(a)] < counts[size_t(b)]; });
+        std::stable_sort(low.begin(), low.end(),
+                         [&](int64_t a, int64_t b) { return counts[size_t(a)] < counts[size_t(b)]; });
         low.resize(size_t(0.5 * double(batch)));
         std::sort(low.begin(), low.end());
       }
       if (!low.empty()) {
         std::vector<int64_t> perm(static_cast<size_t>(batch));  // choice(batch, len(low), replace=False)
         std::iota(perm.begin(), perm.end(), 0);
-        for (size_t r = 0; r < low.size(); ++r) std::swap(perm[r], perm[r + size_t(gen.next_below(uint64_t(batch) - r))]);
+        for (size_t r = 0; r < low.size(); ++r)
+          std::swap(perm[r], perm[r + size_t(gen.next_below(uint64_t(batch) - r))]);
         std::vector<bool> is_low(static_cast<size_t>(k), false);
         for (size_t r = 0; r < low.size(); ++r) {
           std::copy(pb + perm[r] * d, pb + (perm[r] + 1) * d, pn + low[r] * d);
@@ -314,9 +330,9 @@ KMeansResult fit_minibatch_kmeans(const Tensor& x, const MiniBatchKMeansOptions&
   res.centers = centers;
   res.inertia = inertia(x, centers);
   if (opt.verbose)
-    std::fprintf(stderr, "kmeans: %lld steps (%lld passes)%s, inertia %.6g (%.6g per frame)\n",
-                 (long long)res.n_steps, (long long)res.n_iter, res.converged_early ? ", stopped early" : "",
-                 res.inertia, res.inertia / double(n));
+    std::fprintf(stderr, "kmeans: %lld steps (%lld passes)%s, inertia %.6g (%.6g per frame)\n", (long long)res.n_steps,
+                 (long long)res.n_iter, res.converged_early ? ", stopped early" : "", res.inertia,
+                 res.inertia / double(n));
   return res;
 }
 
@@ -335,7 +351,7 @@ KMeansResult fit_lloyd_kmeans(const Tensor& x, const Tensor& init_centers, int64
     ++res.n_steps;
     bucket_by_label(labels, k, order, starts);
     float* pc = centers.data<float>();
-    cpu::parallel_for(k, n / k * d + d, [&](int64_t j0, int64_t j1) {
+    run_items(k, n * d, [&](int64_t j0, int64_t j1) {
       std::vector<double> acc(static_cast<size_t>(d));  // (D,)
       for (int64_t j = j0; j < j1; ++j) {
         if (starts[size_t(j + 1)] == starts[size_t(j)]) continue;  // empty cluster keeps its centre

@@ -23,25 +23,25 @@ KernelTable<cpu::KmeansAssignFn>& kmeans_assign_table();
 
 struct MiniBatchKMeansOptions {
   int64_t n_clusters = 100;
-  int64_t max_iter = 100;           // passes over the data: n_steps = max_iter * n / batch_size
-  int64_t batch_size = 10000;       // fairseq's value (sklearn's default is 1024)
-  double tol = 0.0;                 // stop when sum ||c_new - c_old||^2 <= tol * mean feature variance (0 = off)
-  int64_t max_no_improvement = 100; // fairseq's value; <= 0 disables the ewa-inertia early stop
-  int64_t n_init = 20;              // k-means++ runs; the best on the validation draw is kept
-  int64_t init_size = -1;           // rows per k-means++ run; -1 = sklearn default 3 * batch_size (>= 3 k)
-  double reassignment_ratio = 0.0;  // fairseq's value; > 0 re-seeds centres with counts < ratio * max count
+  int64_t max_iter = 100;            // passes over the data: n_steps = max_iter * n / batch_size
+  int64_t batch_size = 10000;        // fairseq's value (sklearn's default is 1024)
+  double tol = 0.0;                  // stop when sum ||c_new - c_old||^2 <= tol * mean feature variance (0 = off)
+  int64_t max_no_improvement = 100;  // fairseq's value; <= 0 disables the ewa-inertia early stop
+  int64_t n_init = 20;               // k-means++ runs; the best on the validation draw is kept
+  int64_t init_size = -1;            // rows per k-means++ run; -1 = sklearn default 3 * batch_size (>= 3 k)
+  double reassignment_ratio = 0.0;   // fairseq's value; > 0 re-seeds centres with counts < ratio * max count
   uint64_t seed = 0;
-  bool verbose = false;             // one line per init and per 100 steps on stderr
-  Tensor init_centers;              // (k, D); when defined, used instead of k-means++ (like sklearn's init=array)
+  bool verbose = false;  // one line per init and per 100 steps on stderr
+  Tensor init_centers;   // (k, D); when defined, used instead of k-means++ (like sklearn's init=array)
 };
 
 struct KMeansResult {
-  Tensor centers;              // (k, D) float32
-  int64_t n_steps = 0;         // mini-batch steps run (sklearn n_steps_) or Lloyd iterations
-  int64_t n_iter = 0;          // ceil(n_steps * batch_size / n) (sklearn n_iter_)
-  double init_inertia = 0;     // best k-means++ inertia on the validation draw (sum of squared distances)
-  double ewa_inertia = 0;      // final smoothed mean batch inertia (sklearn _ewa_inertia)
-  double inertia = 0;          // sum over all n rows of the squared distance to the nearest centre
+  Tensor centers;           // (k, D) float32
+  int64_t n_steps = 0;      // mini-batch steps run (sklearn n_steps_) or Lloyd iterations
+  int64_t n_iter = 0;       // ceil(n_steps * batch_size / n) (sklearn n_iter_)
+  double init_inertia = 0;  // best k-means++ inertia on the validation draw (sum of squared distances)
+  double ewa_inertia = 0;   // final smoothed mean batch inertia (sklearn _ewa_inertia)
+  double inertia = 0;       // sum over all n rows of the squared distance to the nearest centre
   bool converged_early = false;
 };
 

@@ -3,16 +3,17 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <map>
+#include <ostream>
 
 #include "engine/error.h"
+#include "train/atomic_file.h"
 
 namespace hm::feat {
 
 JointStats joint_label_stats(const std::vector<int32_t>& reference, const std::vector<int32_t>& codes) {
-  check(reference.size() == codes.size(), "label statistics: ", reference.size(), " reference frames vs ",
-        codes.size(), " label frames");
+  check(reference.size() == codes.size(), "label statistics: ", reference.size(), " reference frames vs ", codes.size(),
+        " label frames");
   JointStats s;
   if (reference.empty()) return s;
   // Joint counts over the classes that occur; dense indices keep this O(frames + Y * Z).
@@ -62,8 +63,8 @@ LabelQuality label_quality(const std::vector<std::vector<int32_t>>& labels, int6
   q.usage.assign(size_t(n_clusters), 0);
   for (size_t u = 0; u < labels.size(); ++u)
     for (int32_t z : labels[u]) {
-      check(z >= 0 && z < n_clusters, "label quality: utterance ", u, " has label ", z, " outside [0, ",
-            n_clusters, ")");
+      check(z >= 0 && z < n_clusters, "label quality: utterance ", u, " has label ", z, " outside [0, ", n_clusters,
+            ")");
       ++q.usage[size_t(z)];
       ++q.frames;
     }
@@ -103,35 +104,28 @@ LabelQuality label_quality(const std::vector<std::vector<int32_t>>& labels, int6
 }
 
 void write_label_report(const std::string& path, const LabelQuality& q) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream o(tmp);
-    check(o.good(), path, ": cannot open for writing");
-    char buf[64];
-    auto num = [&](double v) {
-      std::snprintf(buf, sizeof buf, "%.10g", v);
-      return std::string(buf);
-    };
-    o << "{\n  \"n_clusters\": " << q.n_clusters << ",\n  \"utterances\": " << q.utterances
-      << ",\n  \"frames\": " << q.frames << ",\n  \"used_clusters\": " << q.used_clusters
-      << ",\n  \"usage_entropy_nats\": " << num(q.usage_entropy)
-      << ",\n  \"usage_perplexity\": " << num(q.usage_perplexity);
-    if (q.inertia_per_frame >= 0) o << ",\n  \"inertia_per_frame\": " << num(q.inertia_per_frame);
-    if (q.has_reference) {
-      o << ",\n  \"reference\": {\"classes\": " << q.reference_classes << ", \"compared_frames\": "
-        << q.compared_frames << ", \"trimmed_frames\": " << q.trimmed_frames
-        << ", \"entropy_nats\": " << num(q.reference_entropy)
-        << ", \"mutual_information_nats\": " << num(q.mutual_information) << ", \"pnmi\": " << num(q.pnmi)
-        << ", \"phone_purity\": " << num(q.phone_purity) << ", \"cluster_purity\": " << num(q.cluster_purity)
-        << "}";
-    }
-    o << ",\n  \"usage\": [";
-    for (size_t j = 0; j < q.usage.size(); ++j) o << (j ? ", " : "") << q.usage[j];
-    o << "]\n}\n";
-    o.flush();
-    check(o.good(), path, ": write failed");
+  AtomicFile f(path);
+  std::ostream& o = f.out();
+  char buf[64];
+  auto num = [&](double v) {
+    std::snprintf(buf, sizeof buf, "%.10g", v);
+    return std::string(buf);
+  };
+  o << "{\n  \"n_clusters\": " << q.n_clusters << ",\n  \"utterances\": " << q.utterances
+    << ",\n  \"frames\": " << q.frames << ",\n  \"used_clusters\": " << q.used_clusters
+    << ",\n  \"usage_entropy_nats\": " << num(q.usage_entropy)
+    << ",\n  \"usage_perplexity\": " << num(q.usage_perplexity);
+  if (q.inertia_per_frame >= 0) o << ",\n  \"inertia_per_frame\": " << num(q.inertia_per_frame);
+  if (q.has_reference) {
+    o << ",\n  \"reference\": {\"classes\": " << q.reference_classes << ", \"compared_frames\": " << q.compared_frames
+      << ", \"trimmed_frames\": " << q.trimmed_frames << ", \"entropy_nats\": " << num(q.reference_entropy)
+      << ", \"mutual_information_nats\": " << num(q.mutual_information) << ", \"pnmi\": " << num(q.pnmi)
+      << ", \"phone_purity\": " << num(q.phone_purity) << ", \"cluster_purity\": " << num(q.cluster_purity) << "}";
   }
-  check(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot rename temporary file into place");
+  o << ",\n  \"usage\": [";
+  for (size_t j = 0; j < q.usage.size(); ++j) o << (j ? ", " : "") << q.usage[j];
+  o << "]\n}\n";
+  f.commit();
 }
 
 }  // namespace hm::feat

@@ -1,6 +1,9 @@
 // hubmamba: one binary, many subcommands (DESIGN.md 5). Global options come before the subcommand:
 //   hubmamba [--threads N] [--kernel op=variant,...] SUBCOMMAND [options]
 // Errors from anywhere below become one line on stderr and exit code 1.
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -27,7 +30,18 @@ void print_usage() {
 
 }  // namespace
 
+// libgomp reads OMP_WAIT_POLICY when it is loaded, before main. Its default lets idle OpenMP threads spin between
+// parallel regions; on a 2-core machine with any other load that spin steals the cores from the thread doing the
+// work: a tiny-transformer pretraining update took 2.56 s instead of 0.26 s with PASSIVE (bench/RESULTS.md,
+// "OpenMP wait policy"). On an idle machine ACTIVE spinning is ~1.5x faster, so an explicit setting is kept.
+void ensure_passive_openmp_wait(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: then run with the default policy
+}
+
 int main(int argc, char** argv) {
+  ensure_passive_openmp_wait(argv);
   try {
     hm::cpu::init_threads_from_env();
     int i = 1;

@@ -8,11 +8,8 @@
 namespace hm {
 
 bool default_decays(const std::string& name, const Tensor& param) {
-  auto ends_with = [&](const std::string& s) {
-    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
-  };
   if (param.dim() <= 1) return false;  // biases, norm gains, D, mask embeddings
-  if (ends_with("A_log") || ends_with(".D") || ends_with("bias")) return false;
+  if (name.ends_with("A_log") || name.ends_with(".D") || name.ends_with("bias")) return false;
   if (name.find("norm") != std::string::npos) return false;
   return true;
 }

@@ -4,13 +4,15 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
 #include <map>
 #include <sstream>
 
 #include "engine/error.h"
+#include "train/atomic_file.h"
 
 namespace hm {
 namespace {
@@ -158,9 +160,9 @@ void write_png(const std::string& path, const PlotSpec& spec) {
     cv.line(f.w - f.right - 150, ly + 3, f.w - f.right - 132, ly + 3, c, 3);
     cv.text(f.w - f.right - 126, ly, s.label, black);
   }
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = temp_path_for(path);
   FILE* fp = std::fopen(tmp.c_str(), "wb");
-  check(fp != nullptr, path, ": cannot open for writing");
+  check(fp != nullptr, path, ": cannot open for writing (", std::strerror(errno), ")");
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   png_infop info = png_create_info_struct(png);
   if (!png || !info || setjmp(png_jmpbuf(png))) {
@@ -177,8 +179,11 @@ void write_png(const std::string& path, const PlotSpec& spec) {
     png_write_row(png, const_cast<png_bytep>(&cv.pixels()[size_t(y) * spec.width * 3]));
   png_write_end(png, nullptr);
   png_destroy_write_struct(&png, &info);
-  const bool ok = std::fclose(fp) == 0;
-  check(ok && std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot write PNG");
+  if (std::fclose(fp) != 0) {
+    std::remove(tmp.c_str());
+    throw Error(cat(path, ": write failed (disk full?)"));
+  }
+  commit_temp(tmp, path);
 }
 
 std::string xml_escape(const std::string& s) {
@@ -221,25 +226,15 @@ void write_svg(const std::string& path, const PlotSpec& spec) {
        << "," << int(c.g) << "," << int(c.b) << ")\">" << xml_escape(s.label) << "</text>\n";
   }
   os << "</svg>\n";
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    check(out.good(), path, ": cannot open for writing");
-    out << os.str();
-    check(out.good(), path, ": write failed");
-  }
-  check(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot rename temporary file into place");
+  write_file_atomic(path, os.str());
 }
 
 }  // namespace
 
 void write_plot(const std::string& path, const PlotSpec& spec) {
-  auto ends_with = [&](const std::string& e) {
-    return path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0;
-  };
   check(spec.width >= 200 && spec.height >= 150, "plot: ", spec.width, "x", spec.height, " is too small");
-  if (ends_with(".png")) return write_png(path, spec);
-  if (ends_with(".svg")) return write_svg(path, spec);
+  if (path.ends_with(".png")) return write_png(path, spec);
+  if (path.ends_with(".svg")) return write_svg(path, spec);
   throw Error(cat(path, ": plot files must end in .png or .svg"));
 }
 

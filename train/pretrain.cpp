@@ -235,7 +235,7 @@ PretrainResult run_pretraining(const PretrainConfig& cfg) {
   ds.start(epoch, index);
   StepStats window;
   double window_gnorm = 0;
-  int64_t window_updates = 0, consecutive_bad = 0;
+  int64_t window_updates = 0, window_good = 0, consecutive_bad = 0;  // updates in the log window / applied ones
   auto t_window = clock::now();
   while (step < cfg.max_updates) {
     const double lr = sched.lr(step + 1);
@@ -264,21 +264,27 @@ PretrainResult run_pretraining(const PretrainConfig& cfg) {
     } else {
       consecutive_bad = 0;
       opt.step(lr);
+      // Fix (trainer tests): only applied updates enter the logged loss/accuracy/gnorm. A skipped update's
+      // non-finite loss made the window loss Inf/NaN, stored as null in metrics.jsonl and in the checkpoint's
+      // history, where curves.png (h[1].as_number()) then threw at the end of the run or of a resumed run.
+      window.loss_sum += upd.loss_sum / double(std::max<int64_t>(upd.sample_size, 1));
+      window.masked += upd.masked, window.masked_correct += upd.masked_correct;
+      window.unmasked += upd.unmasked, window.unmasked_correct += upd.unmasked_correct;
+      window_gnorm += gnorm;
+      window_good++;
     }
     model.zero_grad();
-    window.loss_sum += upd.loss_sum / double(std::max<int64_t>(upd.sample_size, 1));
-    window.masked += upd.masked, window.masked_correct += upd.masked_correct;
-    window.unmasked += upd.unmasked, window.unmasked_correct += upd.unmasked_correct;
     window.audio_seconds += upd.audio_seconds;
-    window_gnorm += std::isfinite(gnorm) ? gnorm : 0;
     window_updates++;
     res.audio_seconds += upd.audio_seconds;
 
     const double elapsed = std::chrono::duration<double>(clock::now() - t_start).count();
     const bool out_of_time = cfg.max_minutes > 0 && elapsed > cfg.max_minutes * 60;
-    if (step % cfg.log_interval == 0 || step == cfg.max_updates || out_of_time) {
+    const bool log_point = step % cfg.log_interval == 0 || step == cfg.max_updates || out_of_time;
+    // A window of skipped updates only has its "skipped" lines (nothing to average).
+    if (log_point && window_good > 0) {
       const double wsec = std::chrono::duration<double>(clock::now() - t_window).count();
-      const double loss = window.loss_sum / double(window_updates);
+      const double loss = window.loss_sum / double(window_good);
       const double acc_m = window.masked ? double(window.masked_correct) / double(window.masked) : 0;
       const double acc_u = window.unmasked ? double(window.unmasked_correct) / double(window.unmasked) : 0;
       const double ms = 1000 * wsec / double(window_updates);
@@ -289,7 +295,7 @@ PretrainResult run_pretraining(const PretrainConfig& cfg) {
       rec["masked_acc"] = acc_m;
       if (cfg.pred_nomask_weight > 0) rec["unmasked_acc"] = acc_u;
       rec["lr"] = lr;
-      rec["grad_norm"] = window_gnorm / double(window_updates);
+      rec["grad_norm"] = window_gnorm / double(window_good);
       rec["ms_per_step"] = ms;
       rec["audio_s_per_s"] = window.audio_seconds / wsec;
       rec["elapsed_s"] = elapsed;
@@ -300,7 +306,7 @@ PretrainResult run_pretraining(const PretrainConfig& cfg) {
         char line[256];
         std::snprintf(line, sizeof line,
                       "step %6lld/%lld | loss %.4f | acc_m %.3f | lr %.2e | gnorm %.3f | %6.0f ms/step | %5.1f audio-s/s | ETA %s\n",
-                      (long long)step, (long long)cfg.max_updates, loss, acc_m, lr, window_gnorm / double(window_updates),
+                      (long long)step, (long long)cfg.max_updates, loss, acc_m, lr, window_gnorm / double(window_good),
                       ms, window.audio_seconds / wsec, fmt_duration(eta).c_str());
         std::cerr << line;
       }
@@ -311,9 +317,11 @@ PretrainResult run_pretraining(const PretrainConfig& cfg) {
         best_loss = loss;
         save(checkpoint_path(cfg.out, "best"));
       }
+    }
+    if (log_point) {
       window = StepStats();
       window_gnorm = 0;
-      window_updates = 0;
+      window_updates = window_good = 0;
       t_window = clock::now();
     }
     if (step % cfg.save_interval == 0 || step == cfg.max_updates || out_of_time) {
