@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <exception>
 #include <mutex>
+#include <optional>
 
 #include "cpu/parallel.h"
 #include "ops/ops.h"
@@ -166,11 +167,12 @@ MiCurve analyze_model(const MiAnalysisOptions& opt) {
   }
 
   const int workers = opt.warm_start ? 1 : std::max(1, opt.workers > 0 ? opt.workers : cpu::num_threads());
-  MineEstimator shared(d, d, [&] {
+  std::optional<MineEstimator> shared;  // warm_start: the one network of every call
+  if (opt.warm_start) {
     MineConfig mc = opt.mine;
     mc.seed = call_seed(opt.seed, -1, -1);
-    return mc;
-  }());
+    shared.emplace(d, d, mc);
+  }
   std::mutex mu;  // progress, timing totals
   int64_t done = 0;
   auto run_group = [&](const Group& g) {
@@ -187,7 +189,7 @@ MiCurve analyze_model(const MiAnalysisOptions& opt) {
         const auto s0 = std::chrono::steady_clock::now();
         double v;
         if (opt.warm_start) {
-          v = shared.estimate(x, y, /*reset_between_calls=*/false);
+          v = shared->estimate(x, y, /*reset_between_calls=*/false);
         } else {
           MineConfig mc = opt.mine;
           mc.seed = call_seed(opt.seed, g.utts[b], l);
@@ -293,7 +295,7 @@ MiCurve curve_from_json(const Json& j, const std::string& source) {
 void write_curve_plot(const std::string& path, const std::vector<MiCurve>& curves) {
   check(!curves.empty(), "mi: nothing to plot");
   PlotSpec spec;
-  spec.title = "I(X; T_i) per layer (MINE)";
+  spec.title = "I(X, T_i) per layer (MINE)";  // the plot font has no semicolon
   spec.x_label = "layer";
   spec.y_label = "MI (nats)";
   auto as_double = [](const std::vector<int64_t>& v) { return std::vector<double>(v.begin(), v.end()); };

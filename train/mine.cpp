@@ -121,14 +121,6 @@ double MineEstimator::bound_all_frames(const Tensor& x, const Tensor& y, float* 
                                pi.data(), nullptr, work);
 }
 
-double MineEstimator::evaluate(const Tensor& x_in, const Tensor& y_in) {
-  check_inputs(x_in, y_in);
-  const cpu::SerialBlasScope serial;
-  const Tensor x = x_in.to(DType::f32).contiguous(), y = y_in.to(DType::f32).contiguous();  // (T, dx), (T, dy)
-  std::vector<float> work(size_t(cpu::mine_workspace_floats({x.size(0), dx_, dy_, cfg_.hidden})));
-  return bound_all_frames(x, y, work.data());
-}
-
 double MineEstimator::estimate(const Tensor& x_in, const Tensor& y_in, bool reset_between_calls) {
   check_inputs(x_in, y_in);
   if (reset_between_calls) reset();

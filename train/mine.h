@@ -53,8 +53,6 @@ class MineEstimator {
   // reset_between_calls the network carries over to the next call (the original's warm start); Adam is fresh
   // either way. Throws (check_mi_inputs) on mismatched frames, non-finite values, wrong ranks or widths.
   double estimate(const Tensor& x, const Tensor& y, bool reset_between_calls = true);
-  // The DV bound of the current network on all T frames with a random pairing (no training).
-  double evaluate(const Tensor& x, const Tensor& y);
   const std::vector<double>& last_curve() const { return curve_; }  // per-epoch mean minibatch bound
   int64_t last_steps() const { return steps_; }                     // Adam steps of the last call
 
