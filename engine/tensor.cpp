@@ -47,7 +47,11 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
 
 Storage::~Storage() { cpu_allocator::deallocate(data_, nbytes_); }
 
-int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "Tensor::size")]; }
+int64_t Tensor::size(int64_t d) const {
+  // wrap_dim accepts dim 0 of a scalar (as torch does for most ops), but a scalar has no sizes to read.
+  check(dim() > 0, "Tensor::size: tensor is a scalar (shape ()), it has no dim ", d);
+  return shape()[wrap_dim(d, dim(), "Tensor::size")];
+}
 
 bool Tensor::is_contiguous() const {
   const Shape& s = shape();

@@ -52,6 +52,7 @@ TEST(Engine, ViewErrorsNameTheProblem) {
   EXPECT_TRUE(throws_with([&] { t.squeeze(0); }, "not 1"));
   EXPECT_TRUE(throws_with([&] { t.narrow(1, 2, 5); }, "out of range"));
   EXPECT_TRUE(throws_with([&] { t.size(3); }, "out of range"));
+  EXPECT_TRUE(throws_with([] { scalar_tensor(1.0).size(0); }, "is a scalar"));
 }
 
 TEST(Engine, AllocatorAlignsCachesAndTracksPeak) {

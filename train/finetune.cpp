@@ -51,9 +51,12 @@ Loaded load_ctc_checkpoint(const std::string& path) {
            ModelConfig::from_json(ck.state.at("model_config"), path + " model_config")};
   // Fix (trainer tests): name the file and both sizes when the stored vocabulary does not fit the CTC head
   // (load_state_dict alone reported only "shape of aux.weight" without saying which file or why).
+  // (check() formats its message eagerly: only read sizes of the head itself, scalars such as BatchNorm's
+  // num_batches_tracked have none.)
   for (const auto& [n, t] : ck.model)
-    check(n != "aux.weight" || t.size(0) == l.vocab.size(), path, ": vocabulary of ", l.vocab.size(),
-          " symbols but the CTC head has ", t.size(0), " outputs (checkpoint and vocabulary do not belong together)");
+    if (n == "aux.weight")
+      check(t.size(0) == l.vocab.size(), path, ": vocabulary of ", l.vocab.size(), " symbols but the CTC head has ",
+            t.size(0), " outputs (checkpoint and vocabulary do not belong together)");
   l.model = std::make_unique<CtcModel>(l.mc, l.vocab.size(), 1);
   l.model->load_state_dict(ck.model);
   return l;
