@@ -12,12 +12,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "cpu/parallel.h"
 #include "engine/npy.h"
 #include "engine/rng.h"
@@ -26,27 +25,10 @@
 
 namespace {
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
+using hm::bench::median;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// The number after "key": in a one-line JSON object (enough for the baseline script's output).
-double json_number(const std::string& json, const std::string& key) {
-  const size_t p = json.find("\"" + key + "\":");
-  hm::check(p != std::string::npos, "bench_mine: baseline output lacks ", key, ": ", json);
-  return std::strtod(json.c_str() + p + key.size() + 3, nullptr);
-}
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -85,8 +67,7 @@ int main(int argc, char** argv) {
       else if (a == "--no-pytorch")
         pytorch = false;
       else if (a == "--threads") {
-        thread_counts.clear();
-        for (const std::string& t : split(next())) thread_counts.push_back(std::stoi(t));
+        thread_counts = hm::bench::parse_int_list(next());
       } else if (a == "--help") {
         std::printf("see the comment at the top of bench/bench_mine.cpp\n");
         return 0;
@@ -107,7 +88,7 @@ int main(int argc, char** argv) {
     cfg.epochs = epochs;
     std::printf("inputs: (%lld, %lld) x2, %lld epochs, minibatch 128 (%lld per epoch), Adam 1e-4; load %s\n",
                 (long long)frames, (long long)dim, (long long)epochs, (long long)std::max<int64_t>(1, frames / 128),
-                load_average().c_str());
+                hm::bench::load_average().c_str());
     std::printf("%-22s %7s %14s %10s\n", "impl", "threads", "median s/call", "MI nats");
     // Our calls run before and after the Python baseline and the median is over both halves, so a change in the
     // machine's load (it is shared) during the run hits both implementations alike.
@@ -130,21 +111,16 @@ int main(int argc, char** argv) {
       double mi = time_ours(variants.front(), ours);
       double pt = 0, pt_mi = 0;  // median s/call, MI of its first timed call
       if (pytorch) {
-        const std::string script = (std::filesystem::path(__FILE__).parent_path() / "pytorch_mine.py").string();
-        const std::string out = "/tmp/hubmamba_mine_pytorch.json";
-        const std::string cmd = "/usr/bin/python3 " + script + " --x " + xp + " --y " + yp + " --epochs " +
-                                std::to_string(epochs) + " --threads " + std::to_string(threads) + " --repeats " +
-                                std::to_string(repeats) + " > " + out;
-        if (std::system(cmd.c_str()) != 0) {
-          std::printf("pytorch baseline failed (%s); skipping\n", cmd.c_str());
+        const std::string args = "--x " + xp + " --y " + yp + " --epochs " + std::to_string(epochs) + " --threads " +
+                                 std::to_string(threads) + " --repeats " + std::to_string(repeats);
+        const auto out = hm::bench::python_output(hm::bench::bench_file("pytorch_mine.py"), args);
+        if (!out) {
+          std::printf("pytorch baseline failed (bench/pytorch_mine.py %s); skipping\n", args.c_str());
           pytorch = false;
         } else {
-          std::ifstream in(out);
-          std::stringstream ss;
-          ss << in.rdbuf();
-          pt = json_number(ss.str(), "median_s");
-          const size_t at = ss.str().find("\"mi_nats\": [");
-          pt_mi = at == std::string::npos ? 0.0 : std::strtod(ss.str().c_str() + at + 12, nullptr);
+          pt = hm::bench::json_number(*out, "median_s");
+          const size_t at = out->find("\"mi_nats\": [");
+          pt_mi = at == std::string::npos ? 0.0 : std::strtod(out->c_str() + at + 12, nullptr);
         }
         mi = time_ours(variants.front(), ours);
       }
