@@ -145,6 +145,7 @@ int run_demo(int argc, char** argv) {
     pretrained[p.preset] = ckpt;
   }
 
+  std::ostringstream examples;  // printed after the table so they do not split it
   md << "\n## CTC fine-tuning (greedy decoding, held-out test speakers and sentences)\n\n| model | updates | WER | CER |\n|---|---|---|---|\n";
   for (const ModelPlan& p : plans) {
     FinetuneConfig fc;
@@ -167,8 +168,9 @@ int run_demo(int argc, char** argv) {
     report["finetune"][p.preset] = Json::object({{"wer", Json(test.wer())}, {"cer", Json(test.cer())},
                                                  {"valid_wer", Json(r.valid.wer())}, {"steps", Json(r.steps)}});
     if (!test.hyps.empty())
-      md << "\nExample (" << p.preset << "): REF `" << test.refs[0] << "` HYP `" << test.hyps[0] << "`\n\n";
+      examples << "\nExample (" << p.preset << "): REF `" << test.refs[0] << "` HYP `" << test.hyps[0] << "`\n";
   }
+  md << examples.str();
 
   // Per-layer mutual information I(X; T_i) (SPEC.md 8) of each pretrained encoder on held-out test utterances.
   md << "\n## Per-layer mutual information I(X; T_i) (MINE, nats; X = input of layer 1)\n\n| model | per layer | shape |\n|---|---|---|\n";
