@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "cpu/attention.h"
+#include "cuda/attention.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
 #include "ops/registry.h"
@@ -12,8 +13,10 @@
 namespace hm {
 
 // out = dropout(softmax(q k^T * scale + mask)) v, per batch and head.
-//   q (B, H, Tq, Dh), k and v (B, H, Tk, Dh), all float32 or all float64 -> out (B, H, Tq, Dh)
-//   key_padding_mask: undefined, or u8 (B, Tk) with 1 = padded key (gets -inf; fully masked rows give 0)
+//   q (B, H, Tq, Dh), k and v (B, H, Tk, Dh), all float32 or all float64 (or all bf16 on CUDA: f32 accumulation,
+//   bf16 out) -> out (B, H, Tq, Dh), all on one device
+//   key_padding_mask: undefined, or u8 (B, Tk) with 1 = padded key (gets -inf; fully masked rows give 0), on the
+//   device of q
 //   causal: query i sees keys j <= i (top-left aligned, as torch's is_causal)
 //   dropout_p in [0, 1) applies only when training; the mask comes from `gen` (it reserves ceil(B*H*Tq*Tk/4)
 //   Philox counters) and is regenerated, not stored, for backward.
@@ -25,5 +28,22 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
 
 // The `attention` kernel table (variants: scalar, blas_blocked); used by the op, the conformance test, the bench.
 KernelTable<cpu::AttentionKernels>& attention_table();
+
+// One entry of the `attention@cuda` table (cuda/attention.h): both directions for f32, f64 and bf16 (bf16 saves
+// its lse in f32). max_head_dim: the largest Dh the variant handles, 0 = any; the op falls back to
+// cuda_reference above it unless the variant was asked for by name (then it is an error).
+struct AttentionCudaKernels {
+  cuda::AttentionForwardFn<float, float> forward_f32;
+  cuda::AttentionForwardFn<double, double> forward_f64;
+  cuda::AttentionForwardFn<cuda::bf16_bits, float> forward_bf16;
+  cuda::AttentionBackwardFn<float, float> backward_f32;
+  cuda::AttentionBackwardFn<double, double> backward_f64;
+  cuda::AttentionBackwardFn<cuda::bf16_bits, float> backward_bf16;
+  int64_t max_head_dim;
+};
+
+// The `attention@cuda` kernel table (variants: cuda_reference, cuda_flash; registered by ops/attention_cuda.cpp,
+// empty in a CPU-only build).
+KernelTable<AttentionCudaKernels>& attention_cuda_table();
 
 }  // namespace hm
