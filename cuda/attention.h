@@ -67,4 +67,14 @@ void attention_backward(const AttentionDims& d, const T* q, const T* k, const T*
                         const T* out, const L* lse, const T* dout, T* dq, T* dk, T* dv);
 }  // namespace flash
 
+// Tensor-core (WMMA bf16, f32 accumulation) forward and backward for bf16 inputs, flash's algorithms with
+// 64-row tiles of 4 warps; P and dS enter their products rounded to bf16. Head dims up to flash::kMaxHeadDim.
+namespace flash_tc {
+void attention_forward_bf16(const AttentionDims& d, const bf16_bits* q, const bf16_bits* k, const bf16_bits* v,
+                            const uint8_t* key_padding, bf16_bits* out, float* lse);
+void attention_backward_bf16(const AttentionDims& d, const bf16_bits* q, const bf16_bits* k, const bf16_bits* v,
+                             const uint8_t* key_padding, const bf16_bits* out, const float* lse,
+                             const bf16_bits* dout, bf16_bits* dq, bf16_bits* dk, bf16_bits* dv);
+}  // namespace flash_tc
+
 }  // namespace hm::cuda

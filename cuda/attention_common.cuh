@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/attention.h"
 
@@ -98,6 +99,34 @@ __device__ __forceinline__ A keep_factor(const Params<A>& p, int64_t bh, int64_t
 template <class A>
 __device__ __forceinline__ bool visible(const Params<A>& p, const uint8_t* pad, int64_t i, int64_t j) {
   return !(pad && pad[j]) && !(p.causal && j > i);
+}
+
+// Calls f(std::integral_constant<int, D>) with the padded head dim D in {16, 32, 64, 128} for Dh <= 128: kernels are
+// instantiated for these four and zero-pad the head dim up to D.
+template <class F>
+void with_head_dim(int64_t Dh, F&& f) {
+  if (Dh <= 16)
+    f(std::integral_constant<int, 16>{});
+  else if (Dh <= 32)
+    f(std::integral_constant<int, 32>{});
+  else if (Dh <= 64)
+    f(std::integral_constant<int, 64>{});
+  else
+    f(std::integral_constant<int, 128>{});
+}
+
+// Drow (rows) = rowsum(dout * out) over Dh, one warp per row (FlashAttention-2's D_i, computed before the backward
+// kernels). Launch with (rows * 32 + threads - 1) / threads blocks.
+template <class S, class A>
+__global__ void row_dot_kernel(int64_t rows, int64_t Dh, const S* dout, const S* out, A* Drow) {
+  const int64_t row = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;  // whole warps leave together
+  A s = 0;
+  for (int64_t c = lane; c < Dh; c += 32) s += ld(dout + row * Dh + c) * ld(out + row * Dh + c);
+#pragma unroll
+  for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
+  if (lane == 0) Drow[row] = s;
 }
 
 }  // namespace hm::cuda::attn

@@ -193,19 +193,6 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(Params<A> p, co
 
 // ---- backward ----
 
-// Drow (B*H*Tq) = rowsum(dout * out), one warp per row.
-template <class S, class A>
-__global__ void row_dot_kernel(int64_t rows, int64_t Dh, const S* dout, const S* out, A* Drow) {
-  const int64_t row = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
-  const int lane = threadIdx.x % 32;
-  if (row >= rows) return;  // whole warps leave together
-  A s = 0;
-  for (int64_t c = lane; c < Dh; c += 32) s += attn::ld(dout + row * Dh + c) * attn::ld(out + row * Dh + c);
-#pragma unroll
-  for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
-  if (lane == 0) Drow[row] = s;
-}
-
 // The shared recompute step of both backward kernels, for one (row tile, column tile) pair where the tile rows
 // are queries (kRowsAreQueries) or keys. s and dp hold scale-free q.k and dout.v for the thread's elements; writes
 // Pd = P keep and dS = P (dP - D) into the (N, P) row-major tiles PdS / dSS, in the thread's (row, col) slots.
@@ -378,19 +365,6 @@ void check_dims(const AttentionDims& d, const char* what) {
   hm::check(d.B * d.H <= 65535, what, ": B*H = ", d.B * d.H, " exceeds the grid's y dimension (65535)");
 }
 
-// Calls f(std::integral_constant<int, D>) with the padded head dim D for Dh.
-template <class F>
-void with_head_dim(int64_t Dh, F&& f) {
-  if (Dh <= 16)
-    f(std::integral_constant<int, 16>{});
-  else if (Dh <= 32)
-    f(std::integral_constant<int, 32>{});
-  else if (Dh <= 64)
-    f(std::integral_constant<int, 64>{});
-  else
-    f(std::integral_constant<int, 128>{});
-}
-
 }  // namespace
 
 namespace flash {
@@ -402,7 +376,7 @@ void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* 
   using A = L;  // f32 for f32 and bf16, f64 for f64
   check_dims(d, "attention cuda_flash forward");
   const Params<A> p = attn::make_params<A>(d);
-  with_head_dim(d.Dh, [&](auto dc) {
+  attn::with_head_dim(d.Dh, [&](auto dc) {
     constexpr int D = decltype(dc)::value;
     constexpr size_t smem = forward_smem<A, D>();
     auto kernel = flash_forward_kernel<S, A, L, D>;
@@ -428,10 +402,10 @@ void attention_backward(const AttentionDims& d, const T* q_, const T* k_, const 
   const int64_t rows = d.B * d.H * d.Tq;
   const size_t drow_bytes = size_t(rows) * sizeof(A);
   A* Drow = static_cast<A*>(scratch(drow_bytes));  // (B, H, Tq) rowsum(dout * out)
-  row_dot_kernel<S, A><<<unsigned((rows * 32 + kThreads - 1) / kThreads), kThreads, 0, stream()>>>(
+  attn::row_dot_kernel<S, A><<<unsigned((rows * 32 + kThreads - 1) / kThreads), kThreads, 0, stream()>>>(
       rows, d.Dh, dout, reinterpret_cast<const S*>(out_), Drow);
   check_launch("attention cuda_flash row_dot_kernel (D = rowsum(dout * out))");
-  with_head_dim(d.Dh, [&](auto dc) {
+  attn::with_head_dim(d.Dh, [&](auto dc) {
     constexpr int D = decltype(dc)::value;
     constexpr size_t smem = backward_smem<A, D>();
     constexpr int N = Tile<A>::N;

@@ -1,4 +1,5 @@
-// conformance: attention@cuda — every variant of the `attention@cuda` kernel table (cuda_reference, cuda_flash)
+// conformance: attention@cuda — every variant of the `attention@cuda` kernel table (cuda_reference, cuda_flash,
+// cuda_flash_tc)
 // against the CPU scalar reference (`attention` table, "scalar"): forward (out, lse) and backward (dq, dk, dv), f32,
 // f64 and bf16, on T = 1, 7, 63, 65, 129, 400 (lengths around the 64-row tiles), Tq != Tk, Dh = 16, 64, 80 (80 pads
 // to 128 in flash), odd B and H, no mask / key padding with one fully padded batch entry / causal / both, and
@@ -160,7 +161,8 @@ TEST(CudaAttention, TableRegistersTheCudaVariants) {
   // Runs without a GPU: the table exists in every build and holds both variants exactly when CUDA is built.
   EXPECT_EQ(attention_cuda_table().name(), "attention@cuda");
 #ifdef HUBMAMBA_WITH_CUDA
-  EXPECT_EQ(attention_cuda_table().variants(), (std::vector<std::string>{"cuda_flash", "cuda_reference"}));
+  EXPECT_EQ(attention_cuda_table().variants(),
+            (std::vector<std::string>{"cuda_flash", "cuda_flash_tc", "cuda_reference"}));
   EXPECT_EQ(attention_cuda_table().selected(), "cuda_flash");
   EXPECT_EQ(attention_cuda_table().get("cuda_flash").max_head_dim, 128);
   EXPECT_EQ(attention_cuda_table().get("cuda_reference").max_head_dim, 0);
@@ -171,7 +173,7 @@ TEST(CudaAttention, TableRegistersTheCudaVariants) {
 
 TEST(CudaAttention, CpuRejectsBf16) {
   // Runs without a GPU: bf16 attention exists only on CUDA.
-  const Tensor x = zeros({1, 1, 2, 4}, DType::bf16);
+  const Tensor x = zeros({1, 1, 2, 4}).to(DType::bf16);
   EXPECT_TRUE(throws_with([&] { attention(x, x, x); }, "expected float32 or float64"));
 }
 
