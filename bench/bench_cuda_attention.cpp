@@ -72,7 +72,7 @@ int run(int reps, bool torch) {
   for (int64_t T : {400, 2000}) {
     for (hm::DType dt : {hm::DType::f32, hm::DType::bf16}) {
       hm::Generator gen(0);
-      auto make = [&] { return hm::randn({B, H, T, Dh}, hm::DType::f32, gen).to(dt).to(hm::Device::cuda()); };
+      auto make = [&] { return hm::randn({B, H, T, Dh}, hm::DType::f32, gen).to(hm::Device::cuda()).to(dt); };
       Tensor q = make(), k = make(), v = make();
       const Tensor dout = make();
       for (Tensor* t : {&q, &k, &v}) t->requires_grad_(true);
@@ -100,7 +100,9 @@ int run(int reps, bool torch) {
                   }
                 },
                 reps);
-            const std::string key = "T" + std::to_string(T) + "_" + dname + "_" + mname + "_" + mode;
+            char key_buf[64];  // "T400_f32_nomask_fwd", the keys of pytorch_cuda_attention.py
+            std::snprintf(key_buf, sizeof key_buf, "T%lld_%s_%s_%s", static_cast<long long>(T), dname, mname, mode);
+            const std::string key = key_buf;
             ours[key + "/" + variant] = ms;
             if (variant == "cuda_flash") order.push_back(key);
           }

@@ -12,6 +12,7 @@
 // is the rounding of the bf16 outputs, 2^-8 relative, plus f32 noise; lse stays f32: 1e-4).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -49,9 +50,14 @@ std::vector<Case> cases() {
   return out;
 }
 
+// Host values of t as doubles; bf16 (device only) is widened on the device first.
+std::vector<double> values(const Tensor& t) {
+  return (t.dtype() == DType::bf16 ? t.to(DType::f32) : t).to_vector<double>();
+}
+
 // max |x - ref| <= rel * max |ref| over the elements, -inf == -inf allowed (lse of fully masked rows), NaN fails.
 ::testing::AssertionResult close_to(const Tensor& got, const Tensor& ref, double rel, const char* what) {
-  const std::vector<double> x = got.to_vector<double>(), y = ref.to_vector<double>();
+  const std::vector<double> x = values(got), y = values(ref);
   if (x.size() != y.size()) return ::testing::AssertionFailure() << what << ": " << x.size() << " vs " << y.size();
   double scale = 0;
   for (double v : y)
@@ -92,19 +98,32 @@ cuda::AttentionDims cuda_dims_of(const cpu::AttentionDims& d) {
   return c;
 }
 
-// Host inputs of one case in the reference dtype R (f32 or f64); bf16 runs round them to bf16 first.
+// x rounded to the nearest bf16 (ties to even) and widened back: bf16 exists only on the device, so the host
+// reference gets its bf16-rounded inputs this way; the device's f32 -> bf16 conversion of them is then exact.
+float round_to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;  // finite inputs only (randn)
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+// Host inputs of one case in the reference dtype R (f32 or f64); bf16 runs round them (f32) to bf16 first.
 struct HostInputs {
   Tensor q, k, v, dout, mask;  // mask undefined when the case has none
 };
 
-HostInputs host_inputs(const Case& c, DType ref_dtype, bool round_to_bf16, uint64_t seed) {
+HostInputs host_inputs(const Case& c, DType ref_dtype, bool bf16_values, uint64_t seed) {
   Generator gen(seed);
   HostInputs in;
   Tensor* ts[] = {&in.q, &in.k, &in.v, &in.dout};
   const Shape shapes[] = {{c.B, c.H, c.Tq, c.Dh}, {c.B, c.H, c.Tk, c.Dh}, {c.B, c.H, c.Tk, c.Dh}, {c.B, c.H, c.Tq, c.Dh}};
   for (int x = 0; x < 4; ++x) {
     *ts[x] = randn(shapes[x], ref_dtype, gen);
-    if (round_to_bf16) *ts[x] = ts[x]->to(DType::bf16).to(ref_dtype);
+    if (bf16_values) {
+      float* p = ts[x]->data<float>();
+      for (int64_t e = 0; e < ts[x]->numel(); ++e) p[e] = round_to_bf16(p[e]);
+    }
   }
   if (c.mask) {
     in.mask = zeros({c.B, c.Tk}, DType::u8);
@@ -134,8 +153,8 @@ template <class T, class L>
 Outputs cuda_run(const Case& c, const HostInputs& in, const cpu::AttentionDims& d,
                  cuda::AttentionForwardFn<T, L> forward, cuda::AttentionBackwardFn<T, L> backward, DType dt,
                  DType lse_dt) {
-  const Tensor q = in.q.to(dt).to(Device::cuda()), k = in.k.to(dt).to(Device::cuda()),
-               v = in.v.to(dt).to(Device::cuda()), dout = in.dout.to(dt).to(Device::cuda());
+  const Tensor q = in.q.to(Device::cuda()).to(dt), k = in.k.to(Device::cuda()).to(dt),
+               v = in.v.to(Device::cuda()).to(dt), dout = in.dout.to(Device::cuda()).to(dt);
   const Tensor mask = in.mask.defined() ? in.mask.to(Device::cuda()) : Tensor();
   const uint8_t* pad = mask.defined() ? mask.device_data<uint8_t>() : nullptr;
   Outputs o{nan_on_gpu(q.shape(), dt), nan_on_gpu({c.B, c.H, c.Tq}, lse_dt), nan_on_gpu(q.shape(), dt),
@@ -173,7 +192,7 @@ TEST(CudaAttention, TableRegistersTheCudaVariants) {
 
 TEST(CudaAttention, CpuRejectsBf16) {
   // Runs without a GPU: bf16 attention exists only on CUDA.
-  const Tensor x = zeros({1, 1, 2, 4}).to(DType::bf16);
+  const Tensor x = empty({1, 1, 2, 4}, DType::bf16);  // never read: validation throws first
   EXPECT_TRUE(throws_with([&] { attention(x, x, x); }, "expected float32 or float64"));
 }
 
@@ -222,7 +241,7 @@ void check_op(DType dt, int64_t Dh, double rel) {
     SCOPED_TRACE(c.str() + " " + dtype_name(dt));
     const HostInputs in = host_inputs(c, DType::f32, dt == DType::bf16, 77);
     Tensor qc = in.q.clone(), kc = in.k.clone(), vc = in.v.clone();
-    Tensor qg = in.q.to(dt).to(Device::cuda()), kg = in.k.to(dt).to(Device::cuda()), vg = in.v.to(dt).to(Device::cuda());
+    Tensor qg = in.q.to(Device::cuda()).to(dt), kg = in.k.to(Device::cuda()).to(dt), vg = in.v.to(Device::cuda()).to(dt);
     for (Tensor* t : {&qc, &kc, &vc, &qg, &kg, &vg}) t->requires_grad_(true);
     Generator gen_cpu(5), gen_gpu(5);
     const bool train = c.dropout_p > 0;
@@ -232,11 +251,11 @@ void check_op(DType dt, int64_t Dh, double rel) {
     ASSERT_TRUE(yg.is_cuda());
     ASSERT_EQ(yg.dtype(), dt);
     yc.backward(in.dout);
-    yg.backward(in.dout.to(dt).to(Device::cuda()));
-    EXPECT_TRUE(close_to(yg.cpu(), yc, rel, "out"));
-    EXPECT_TRUE(close_to(qg.grad().cpu(), qc.grad(), rel, "dq"));
-    EXPECT_TRUE(close_to(kg.grad().cpu(), kc.grad(), rel, "dk"));
-    EXPECT_TRUE(close_to(vg.grad().cpu(), vc.grad(), rel, "dv"));
+    yg.backward(in.dout.to(Device::cuda()).to(dt));
+    EXPECT_TRUE(close_to(yg, yc, rel, "out"));
+    EXPECT_TRUE(close_to(qg.grad(), qc.grad(), rel, "dq"));
+    EXPECT_TRUE(close_to(kg.grad(), kc.grad(), rel, "dk"));
+    EXPECT_TRUE(close_to(vg.grad(), vc.grad(), rel, "dv"));
   }
 }
 
@@ -253,7 +272,7 @@ TEST(CudaAttention, LargeHeadDimFallsBackToReference) {
   const Case c{1, 3, 9, 9, 136, false, false, 0.0};
   const HostInputs in = host_inputs(c, DType::f32, false, 9);
   const Tensor q = in.q.to(Device::cuda()), k = in.k.to(Device::cuda()), v = in.v.to(Device::cuda());
-  EXPECT_TRUE(close_to(attention(q, k, v).cpu(), attention(in.q, in.k, in.v), 2e-5, "out"));
+  EXPECT_TRUE(close_to(attention(q, k, v), attention(in.q, in.k, in.v), 2e-5, "out"));
   set_kernel_overrides("attention=cuda_flash");
   EXPECT_TRUE(throws_with([&] { attention(q, k, v); }, "cuda_flash handles head dims up to 128"));
   clear_kernel_overrides();
