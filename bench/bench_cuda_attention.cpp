@@ -111,9 +111,8 @@ int run(int reps, bool torch) {
       hm::clear_kernel_overrides();
     }
   }
-  const std::string json = torch ? python_json(hm::bench::bench_file("pytorch_cuda_attention.py"),
-                                               "--reps " + std::to_string(reps))
-                                 : "";
+  const std::string json =
+      torch ? python_json(hm::bench::bench_file("pytorch_cuda_attention.py"), "--reps " + std::to_string(reps)) : "";
   if (torch && json.empty()) std::printf("(PyTorch baseline unavailable: python3 with CUDA torch not found)\n");
   // One row per config: each variant's ms ("-" where not timed), SDPA's, and sdpa / fastest of ours.
   auto cell = [](std::optional<double> v) { return v ? std::to_string(*v).substr(0, 8) : std::string("-"); };

@@ -73,8 +73,8 @@ namespace flash_tc {
 void attention_forward_bf16(const AttentionDims& d, const bf16_bits* q, const bf16_bits* k, const bf16_bits* v,
                             const uint8_t* key_padding, bf16_bits* out, float* lse);
 void attention_backward_bf16(const AttentionDims& d, const bf16_bits* q, const bf16_bits* k, const bf16_bits* v,
-                             const uint8_t* key_padding, const bf16_bits* out, const float* lse,
-                             const bf16_bits* dout, bf16_bits* dq, bf16_bits* dk, bf16_bits* dv);
+                             const uint8_t* key_padding, const bf16_bits* out, const float* lse, const bf16_bits* dout,
+                             bf16_bits* dq, bf16_bits* dk, bf16_bits* dv);
 }  // namespace flash_tc
 
 }  // namespace hm::cuda

@@ -45,9 +45,9 @@ __device__ __forceinline__ double log_(double x) { return log(x); }
 template <class A>
 struct Params {
   int64_t H, Tq, Tk, Dh;
-  A scale;        // = A(d.scale): the CPU multiplies the dot product by T(d.scale) too
+  A scale;  // = A(d.scale): the CPU multiplies the dot product by T(d.scale) too
   bool causal;
-  bool dropout;   // dropout_p > 0
+  bool dropout;  // dropout_p > 0
   uint64_t seed, offset;
   uint32_t threshold;  // keep iff word >= threshold (cpu::dropout_threshold)
   A keep_scale;        // A(1 / (1 - p)), as cpu::scalar's keep_factor

@@ -31,8 +31,8 @@ constexpr int kThreads = 256;
 template <class A>
 struct Tile {
   static constexpr int R = sizeof(A) == 4 ? 4 : 2;  // f64 tiles are 32 x 32 to fit shared memory at D = 128
-  static constexpr int N = 16 * R;                   // rows (and columns) of a tile
-  static constexpr int P = N + 1;                    // pitch of the transposed (D, N) operand tiles
+  static constexpr int N = 16 * R;                  // rows (and columns) of a tile
+  static constexpr int P = N + 1;                   // pitch of the transposed (D, N) operand tiles
 };
 
 // dst (D, P) := rows [r0, r0 + N) of src (rows, Dh) transposed, zero outside [0, rows) x [0, Dh).
@@ -117,8 +117,8 @@ __device__ void key_flags(A* flag, const Params<A>& p, const uint8_t* pad, int64
 
 // ---- forward: grid (query tiles, B*H) ----
 template <class S, class A, class L, int D>
-__global__ void __launch_bounds__(kThreads) flash_forward_kernel(Params<A> p, const S* q, const S* k, const S* v,
-                                                                  const uint8_t* pad, S* out, L* lse) {
+__global__ void __launch_bounds__(kThreads)
+    flash_forward_kernel(Params<A> p, const S* q, const S* k, const S* v, const uint8_t* pad, S* out, L* lse) {
   constexpr int R = Tile<A>::R, N = Tile<A>::N, P = Tile<A>::P, E = D / 16;
   extern __shared__ __align__(16) unsigned char smem[];
   A* Qt = reinterpret_cast<A*>(smem);  // (D, P) query tile, transposed
@@ -138,7 +138,8 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(Params<A> p, co
 #pragma unroll
     for (int e = 0; e < E; ++e) acc[a][e] = 0;
   }
-  const int64_t kend = p.causal && q0 + N < p.Tk ? q0 + N : p.Tk;  // causal: keys past the tile's last query never count
+  const int64_t kend =
+      p.causal && q0 + N < p.Tk ? q0 + N : p.Tk;  // causal: keys past the tile's last query never count
   for (int64_t k0 = 0; k0 < kend; k0 += N) {
     __syncthreads();  // the previous tile's Kt, Vt, Pt are consumed
     load_transposed<S, A, D>(Kt, k + bh * p.Tk * p.Dh, k0, p.Tk, p.Dh);
@@ -194,13 +195,14 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(Params<A> p, co
 // ---- backward ----
 
 // The shared recompute step of both backward kernels, for one (row tile, column tile) pair where the tile rows
-// are queries (kRowsAreQueries) or keys. s and dp hold scale-free q.k and dout.v for the thread's elements; writes
-// Pd = P keep and dS = P (dP - D) into the (N, P) row-major tiles PdS / dSS, in the thread's (row, col) slots.
+// are queries (kRowsAreQueries: the dq kernel) or keys (the dk/dv kernel). s and dp hold scale-free q.k and dout.v
+// for the thread's elements; writes dS = P (dP - D) into the (N, P) row-major tile dSS and, for the dk/dv kernel
+// only, Pd = P keep into PdS, in the thread's (row, col) slots.
 template <class A, bool kRowsAreQueries>
 __device__ __forceinline__ void probs_and_dscores(const Params<A>& p, int64_t bh, int64_t r0, int64_t c0,
                                                   const A (&s)[Tile<A>::R][Tile<A>::R],
-                                                  const A (&dp)[Tile<A>::R][Tile<A>::R], const A* kflag,
-                                                  const A* lse_t, const A* D_t, A* PdS, A* dSS) {
+                                                  const A (&dp)[Tile<A>::R][Tile<A>::R], const A* kflag, const A* lse_t,
+                                                  const A* D_t, A* PdS, A* dSS) {
   constexpr int R = Tile<A>::R, P = Tile<A>::P;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 #pragma unroll
@@ -214,7 +216,7 @@ __device__ __forceinline__ void probs_and_dscores(const Params<A>& p, int64_t bh
       const bool ok = kflag[kx] != A(0) && lse_t[qx] != attn::neg_inf<A>() && !(p.causal && j > i);
       const A pr = ok ? attn::exp_(p.scale * s[a][b] - lse_t[qx]) : A(0);
       const A keep = (ok && p.dropout) ? attn::keep_factor(p, bh, i, j) : A(1);
-      PdS[ra * P + cb] = pr * keep;
+      if constexpr (!kRowsAreQueries) PdS[ra * P + cb] = pr * keep;
       dSS[ra * P + cb] = pr * (dp[a][b] * keep - D_t[qx]);
     }
 }
@@ -233,8 +235,8 @@ __device__ void load_row_stats(A* lse_t, A* D_t, const Params<A>& p, int64_t bh,
 // dk, dv for one key tile: grid (key tiles, B*H); tile rows are keys, columns queries.
 template <class S, class A, class L, int D>
 __global__ void __launch_bounds__(kThreads)
-    flash_dkdv_kernel(Params<A> p, const S* q, const S* k, const S* v, const uint8_t* pad, const L* lse,
-                      const A* Drow, const S* dout, S* dk, S* dv) {
+    flash_dkdv_kernel(Params<A> p, const S* q, const S* k, const S* v, const uint8_t* pad, const L* lse, const A* Drow,
+                      const S* dout, S* dk, S* dv) {
   constexpr int R = Tile<A>::R, N = Tile<A>::N, P = Tile<A>::P, E = D / 16;
   extern __shared__ __align__(16) unsigned char smem[];
   A* Kt = reinterpret_cast<A*>(smem);  // (D, P) this block's keys, transposed
@@ -289,16 +291,15 @@ __global__ void __launch_bounds__(kThreads)
 // dq for one query tile: grid (query tiles, B*H); tile rows are queries, columns keys.
 template <class S, class A, class L, int D>
 __global__ void __launch_bounds__(kThreads)
-    flash_dq_kernel(Params<A> p, const S* q, const S* k, const S* v, const uint8_t* pad, const L* lse,
-                    const A* Drow, const S* dout, S* dq) {
+    flash_dq_kernel(Params<A> p, const S* q, const S* k, const S* v, const uint8_t* pad, const L* lse, const A* Drow,
+                    const S* dout, S* dq) {
   constexpr int R = Tile<A>::R, N = Tile<A>::N, P = Tile<A>::P, E = D / 16;
   extern __shared__ __align__(16) unsigned char smem[];
   A* Qt = reinterpret_cast<A*>(smem);  // (D, P) this block's queries, transposed
   A* Gt = Qt + D * P;                  // (D, P) their dout, transposed
   A* Kt = Gt + D * P;                  // (D, P) key tile, transposed
   A* Vt = Kt + D * P;                  // (D, P) value tile, transposed
-  A* PdS = Vt + D * P;                 // (N, P) P keep (unused here but written by the shared step)
-  A* dSS = PdS + N * P;                // (N, P) dS, [query][key]
+  A* dSS = Vt + D * P;                 // (N, P) dS, [query][key]
   A* kflag = dSS + N * P;              // (N)
   A* lse_t = kflag + N;                // (N)
   A* D_t = lse_t + N;                  // (N)
@@ -324,7 +325,7 @@ __global__ void __launch_bounds__(kThreads)
     A s[R][R], dp[R][R];
     tile_dot<A, D>(s, Qt, Kt);   // q_i . k_j
     tile_dot<A, D>(dp, Gt, Vt);  // dout_i . v_j
-    probs_and_dscores<A, true>(p, bh, q0, k0, s, dp, kflag, lse_t, D_t, PdS, dSS);
+    probs_and_dscores<A, true>(p, bh, q0, k0, s, dp, kflag, lse_t, D_t, nullptr, dSS);
     __syncthreads();
     tile_accumulate<A, D>(dq_acc, dSS, Kt);  // dq_i += sum_j dS_ij k_j
   }
@@ -346,8 +347,12 @@ constexpr size_t forward_smem() {
   return sizeof(A) * (3 * D * Tile<A>::P + Tile<A>::N * Tile<A>::P + Tile<A>::N);
 }
 template <class A, int D>
-constexpr size_t backward_smem() {
+constexpr size_t dkdv_smem() {
   return sizeof(A) * (4 * D * Tile<A>::P + 2 * Tile<A>::N * Tile<A>::P + 3 * Tile<A>::N);
+}
+template <class A, int D>
+constexpr size_t dq_smem() {
+  return sizeof(A) * (4 * D * Tile<A>::P + Tile<A>::N * Tile<A>::P + 3 * Tile<A>::N);
 }
 
 // Raise a kernel's dynamic shared memory limit above the 48 KiB default (once per kernel and device is enough,
@@ -359,9 +364,9 @@ void allow_smem(K kernel, size_t bytes, const char* what) {
 
 void check_dims(const AttentionDims& d, const char* what) {
   hm::check(d.B >= 1 && d.H >= 1 && d.Tq >= 1 && d.Tk >= 1 && d.Dh >= 1, what, ": bad dims B=", d.B, " H=", d.H,
-        " Tq=", d.Tq, " Tk=", d.Tk, " Dh=", d.Dh);
+            " Tq=", d.Tq, " Tk=", d.Tk, " Dh=", d.Dh);
   hm::check(d.Dh <= flash::kMaxHeadDim, what, ": head dim ", d.Dh, " > ", flash::kMaxHeadDim,
-        " (use the cuda_reference variant)");
+            " (use the cuda_reference variant)");
   hm::check(d.B * d.H <= 65535, what, ": B*H = ", d.B * d.H, " exceeds the grid's y dimension (65535)");
 }
 
@@ -370,8 +375,7 @@ void check_dims(const AttentionDims& d, const char* what) {
 namespace flash {
 
 template <class T, class L>
-void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* v, const uint8_t* pad, T* out,
-                       L* lse) {
+void attention_forward(const AttentionDims& d, const T* q, const T* k, const T* v, const uint8_t* pad, T* out, L* lse) {
   using S = typename attn::Dev<T>::type;
   using A = L;  // f32 for f32 and bf16, f64 for f64
   check_dims(d, "attention cuda_flash forward");
@@ -407,16 +411,15 @@ void attention_backward(const AttentionDims& d, const T* q_, const T* k_, const 
   check_launch("attention cuda_flash row_dot_kernel (D = rowsum(dout * out))");
   attn::with_head_dim(d.Dh, [&](auto dc) {
     constexpr int D = decltype(dc)::value;
-    constexpr size_t smem = backward_smem<A, D>();
     constexpr int N = Tile<A>::N;
     auto dkdv = flash_dkdv_kernel<S, A, L, D>;
-    allow_smem(dkdv, smem, "attention cuda_flash backward: cudaFuncSetAttribute(max dynamic smem, dk/dv)");
-    dkdv<<<dim3(unsigned((d.Tk + N - 1) / N), unsigned(d.B * d.H)), kThreads, smem, stream()>>>(
+    allow_smem(dkdv, dkdv_smem<A, D>(), "attention cuda_flash backward: cudaFuncSetAttribute(max dynamic smem, dk/dv)");
+    dkdv<<<dim3(unsigned((d.Tk + N - 1) / N), unsigned(d.B * d.H)), kThreads, dkdv_smem<A, D>(), stream()>>>(
         p, q, k, v, pad, lse, Drow, dout, reinterpret_cast<S*>(dk_), reinterpret_cast<S*>(dv_));
     check_launch("attention cuda_flash flash_dkdv_kernel");
     auto dqk = flash_dq_kernel<S, A, L, D>;
-    allow_smem(dqk, smem, "attention cuda_flash backward: cudaFuncSetAttribute(max dynamic smem, dq)");
-    dqk<<<dim3(unsigned((d.Tq + N - 1) / N), unsigned(d.B * d.H)), kThreads, smem, stream()>>>(
+    allow_smem(dqk, dq_smem<A, D>(), "attention cuda_flash backward: cudaFuncSetAttribute(max dynamic smem, dq)");
+    dqk<<<dim3(unsigned((d.Tq + N - 1) / N), unsigned(d.B * d.H)), kThreads, dq_smem<A, D>(), stream()>>>(
         p, q, k, v, pad, lse, Drow, dout, reinterpret_cast<S*>(dq_));
     check_launch("attention cuda_flash flash_dq_kernel");
   });
@@ -430,8 +433,8 @@ template void attention_forward<double, double>(const AttentionDims&, const doub
 template void attention_forward<bf16_bits, float>(const AttentionDims&, const bf16_bits*, const bf16_bits*,
                                                   const bf16_bits*, const uint8_t*, bf16_bits*, float*);
 template void attention_backward<float, float>(const AttentionDims&, const float*, const float*, const float*,
-                                               const uint8_t*, const float*, const float*, const float*, float*,
-                                               float*, float*);
+                                               const uint8_t*, const float*, const float*, const float*, float*, float*,
+                                               float*);
 template void attention_backward<double, double>(const AttentionDims&, const double*, const double*, const double*,
                                                  const uint8_t*, const double*, const double*, const double*, double*,
                                                  double*, double*);

@@ -60,18 +60,18 @@ __device__ void load_tile(__nv_bfloat16* dst, const __nv_bfloat16* src, int rows
 
 template <int D>
 __global__ void __launch_bounds__(kThreads)
-    flash_tc_forward_kernel(Params<float> p, const __nv_bfloat16* q, const __nv_bfloat16* k,
-                            const __nv_bfloat16* v, const uint8_t* pad, __nv_bfloat16* out, float* lse) {
+    flash_tc_forward_kernel(Params<float> p, const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
+                            const uint8_t* pad, __nv_bfloat16* out, float* lse) {
   using Lay = Layout<D>;
   extern __shared__ __align__(128) unsigned char smem[];
   auto* Qs = reinterpret_cast<__nv_bfloat16*>(smem + Lay::q);  // (BQ, LD)
   auto* Ks = reinterpret_cast<__nv_bfloat16*>(smem + Lay::k);  // (BK, LD)
   auto* Vs = reinterpret_cast<__nv_bfloat16*>(smem + Lay::v);  // (BK, LD)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  float* Ss = reinterpret_cast<float*>(smem + Lay::s) + warp * 16 * Lay::LS;             // (16, LS) this warp's S
-  auto* Ps = reinterpret_cast<__nv_bfloat16*>(smem + Lay::p) + warp * 16 * Lay::LP;      // (16, LP) its P
-  float* Os = reinterpret_cast<float*>(smem + Lay::o) + warp * 16 * Lay::LO;             // (16, LO) its O
-  float* kflag = reinterpret_cast<float*>(smem + Lay::flag);                             // (BK)
+  float* Ss = reinterpret_cast<float*>(smem + Lay::s) + warp * 16 * Lay::LS;         // (16, LS) this warp's S
+  auto* Ps = reinterpret_cast<__nv_bfloat16*>(smem + Lay::p) + warp * 16 * Lay::LP;  // (16, LP) its P
+  float* Os = reinterpret_cast<float*>(smem + Lay::o) + warp * 16 * Lay::LO;         // (16, LO) its O
+  float* kflag = reinterpret_cast<float*>(smem + Lay::flag);                         // (BK)
   const int64_t bh = blockIdx.y, q0 = int64_t(blockIdx.x) * BQ;
   const uint8_t* padb = pad ? pad + (bh / p.H) * p.Tk : nullptr;
   load_tile<D>(Qs, q + bh * p.Tq * p.Dh, BQ, q0, p.Tq, p.Dh);
@@ -163,7 +163,7 @@ struct BwdLayout {
   static_assert(2 * L::LS >= L::LO, "result staging must fit in the S + dP tiles");
   static constexpr size_t tiles = 0;  // 4 x (64, LD) bf16
   static constexpr size_t sf = tiles + 4 * size_t(64) * L::LD * 2;
-  static constexpr size_t pb = sf + size_t(kWarps) * 2 * 16 * L::LS * 4;  // per warp: S then dP (f32)
+  static constexpr size_t pb = sf + size_t(kWarps) * 2 * 16 * L::LS * 4;   // per warp: S then dP (f32)
   static constexpr size_t vec = pb + size_t(kWarps) * 2 * 16 * L::LP * 2;  // per warp: P keep then dS (bf16)
   static constexpr size_t bytes = vec + 3 * size_t(64) * 4;
 };
@@ -205,8 +205,8 @@ __device__ void accumulate(Acc (&acc)[D / 16], const __nv_bfloat16* M, const __n
 
 // Writes scale * acc (16, D) to rows [r0, r0 + 16) of dst (rows, Dh) bf16 through the warp's f32 staging tile.
 template <int D>
-__device__ void store_rows(Acc (&acc)[D / 16], float* stage, float scale, __nv_bfloat16* dst, int64_t r0,
-                           int64_t rows, int64_t Dh) {
+__device__ void store_rows(Acc (&acc)[D / 16], float* stage, float scale, __nv_bfloat16* dst, int64_t r0, int64_t rows,
+                           int64_t Dh) {
   constexpr int LO = Layout<D>::LO;
   __syncwarp();  // the staging tile (S, dP) is consumed
   for (int n = 0; n < D / 16; ++n) wmma::store_matrix_sync(stage + n * 16, acc[n], LO, wmma::mem_row_major);
@@ -228,17 +228,17 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int LD = Layout<D>::LD, LS = Layout<D>::LS, LP = Layout<D>::LP;
   extern __shared__ __align__(128) unsigned char smem[];
   auto* Ks = reinterpret_cast<__nv_bfloat16*>(smem + Lay::tiles);  // (64, LD) this block's keys
-  auto* Vs = Ks + 64 * LD;                                           // (64, LD) their values
-  auto* Qs = Vs + 64 * LD;                                           // (64, LD) query tile
-  auto* Gs = Qs + 64 * LD;                                           // (64, LD) its dout
+  auto* Vs = Ks + 64 * LD;                                         // (64, LD) their values
+  auto* Qs = Vs + 64 * LD;                                         // (64, LD) query tile
+  auto* Gs = Qs + 64 * LD;                                         // (64, LD) its dout
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  float* Sf = reinterpret_cast<float*>(smem + Lay::sf) + warp * 2 * 16 * LS;  // (16, LS) k_j . q_i
-  float* Df = Sf + 16 * LS;                                                   // (16, LS) v_j . dout_i
+  float* Sf = reinterpret_cast<float*>(smem + Lay::sf) + warp * 2 * 16 * LS;         // (16, LS) k_j . q_i
+  float* Df = Sf + 16 * LS;                                                          // (16, LS) v_j . dout_i
   auto* Pb = reinterpret_cast<__nv_bfloat16*>(smem + Lay::pb) + warp * 2 * 16 * LP;  // (16, LP) P keep [key][query]
-  auto* Db = Pb + 16 * LP;                                                            // (16, LP) dS [key][query]
-  float* lse_t = reinterpret_cast<float*>(smem + Lay::vec);  // (64)
-  float* D_t = lse_t + 64;                                   // (64)
-  float* kflag = D_t + 64;                                   // (64)
+  auto* Db = Pb + 16 * LP;                                                           // (16, LP) dS [key][query]
+  float* lse_t = reinterpret_cast<float*>(smem + Lay::vec);                          // (64)
+  float* D_t = lse_t + 64;                                                           // (64)
+  float* kflag = D_t + 64;                                                           // (64)
   const int64_t bh = blockIdx.y, k0 = int64_t(blockIdx.x) * 64;
   const uint8_t* padb = pad ? pad + (bh / p.H) * p.Tk : nullptr;
   load_tile<D>(Ks, k + bh * p.Tk * p.Dh, 64, k0, p.Tk, p.Dh);
@@ -249,7 +249,7 @@ __global__ void __launch_bounds__(kThreads)
   const int rr = lane % 16, h = lane / 16;  // lane's key row in the warp, and its half of the 64 queries
   const int64_t j = k0 + warp * 16 + rr;
   for (int64_t q0 = p.causal ? k0 : 0; q0 < p.Tq; q0 += 64) {  // causal: queries before k0 see none of these keys
-    __syncthreads();  // the previous query tile is consumed
+    __syncthreads();                                           // the previous query tile is consumed
     load_tile<D>(Qs, q + bh * p.Tq * p.Dh, 64, q0, p.Tq, p.Dh);
     load_tile<D>(Gs, dout + bh * p.Tq * p.Dh, 64, q0, p.Tq, p.Dh);
     for (int x = threadIdx.x; x < 64; x += kThreads) {
@@ -287,16 +287,16 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int LD = Layout<D>::LD, LS = Layout<D>::LS, LP = Layout<D>::LP;
   extern __shared__ __align__(128) unsigned char smem[];
   auto* Qs = reinterpret_cast<__nv_bfloat16*>(smem + Lay::tiles);  // (64, LD) this block's queries
-  auto* Gs = Qs + 64 * LD;                                           // (64, LD) their dout
-  auto* Ks = Gs + 64 * LD;                                           // (64, LD) key tile
-  auto* Vs = Ks + 64 * LD;                                           // (64, LD) value tile
+  auto* Gs = Qs + 64 * LD;                                         // (64, LD) their dout
+  auto* Ks = Gs + 64 * LD;                                         // (64, LD) key tile
+  auto* Vs = Ks + 64 * LD;                                         // (64, LD) value tile
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  float* Sf = reinterpret_cast<float*>(smem + Lay::sf) + warp * 2 * 16 * LS;  // (16, LS) q_i . k_j
-  float* Df = Sf + 16 * LS;                                                   // (16, LS) dout_i . v_j
+  float* Sf = reinterpret_cast<float*>(smem + Lay::sf) + warp * 2 * 16 * LS;         // (16, LS) q_i . k_j
+  float* Df = Sf + 16 * LS;                                                          // (16, LS) dout_i . v_j
   auto* Db = reinterpret_cast<__nv_bfloat16*>(smem + Lay::pb) + warp * 2 * 16 * LP;  // (16, LP) dS [query][key]
-  float* lse_t = reinterpret_cast<float*>(smem + Lay::vec);  // (64)
-  float* D_t = lse_t + 64;                                   // (64)
-  float* kflag = D_t + 64;                                   // (64)
+  float* lse_t = reinterpret_cast<float*>(smem + Lay::vec);                          // (64)
+  float* D_t = lse_t + 64;                                                           // (64)
+  float* kflag = D_t + 64;                                                           // (64)
   const int64_t bh = blockIdx.y, q0 = int64_t(blockIdx.x) * 64;
   const uint8_t* padb = pad ? pad + (bh / p.H) * p.Tk : nullptr;
   load_tile<D>(Qs, q + bh * p.Tq * p.Dh, 64, q0, p.Tq, p.Dh);
@@ -386,8 +386,8 @@ void attention_backward_bf16(const AttentionDims& d, const bf16_bits* q_, const 
     constexpr int D = decltype(dc)::value;
     const unsigned bh = unsigned(d.B * d.H);
     launch(flash_tc_dkdv_kernel<D>, dim3(unsigned((d.Tk + 63) / 64), bh), BwdLayout<D>::bytes,
-           "attention cuda_flash_tc flash_tc_dkdv_kernel", p, q, k, v, pad, lse, static_cast<const float*>(Drow),
-           dout, reinterpret_cast<__nv_bfloat16*>(dk), reinterpret_cast<__nv_bfloat16*>(dv));
+           "attention cuda_flash_tc flash_tc_dkdv_kernel", p, q, k, v, pad, lse, static_cast<const float*>(Drow), dout,
+           reinterpret_cast<__nv_bfloat16*>(dk), reinterpret_cast<__nv_bfloat16*>(dv));
     launch(flash_tc_dq_kernel<D>, dim3(unsigned((d.Tq + 63) / 64), bh), BwdLayout<D>::bytes,
            "attention cuda_flash_tc flash_tc_dq_kernel", p, q, k, v, pad, lse, static_cast<const float*>(Drow), dout,
            reinterpret_cast<__nv_bfloat16*>(dq));

@@ -94,8 +94,8 @@ __global__ void rows_times_kernel(Params<A> p, int64_t BH, const A* M, const S* 
   const int64_t n = BH * p.Tq * p.Dh;
   for (int64_t x = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; x < n; x += int64_t(gridDim.x) * blockDim.x) {
     const int64_t c = x % p.Dh, row = x / p.Dh, bh = row / p.Tq;
-    const A* m = M + row * p.Tk;          // (Tk)
-    const S* vb = v + bh * p.Tk * p.Dh;   // (Tk, Dh)
+    const A* m = M + row * p.Tk;         // (Tk)
+    const S* vb = v + bh * p.Tk * p.Dh;  // (Tk, Dh)
     A s = 0;
     for (int64_t j = 0; j < p.Tk; ++j) s += m[j] * attn::ld(vb + j * p.Dh + c);
     attn::st(out + x, scale * s);
@@ -170,7 +170,7 @@ void probabilities(const Params<A>& p, int64_t BH, const S* q, const S* k, const
 template <class A>
 void check_dims(const AttentionDims& d, const char* what) {
   hm::check(d.B >= 1 && d.H >= 1 && d.Tq >= 1 && d.Tk >= 1 && d.Dh >= 1, what, ": bad dims B=", d.B, " H=", d.H,
-        " Tq=", d.Tq, " Tk=", d.Tk, " Dh=", d.Dh);
+            " Tq=", d.Tq, " Tk=", d.Tk, " Dh=", d.Dh);
   hm::check(d.B * d.H * d.Tq <= int64_t(2147483647), what, ": B*H*Tq = ", d.B * d.H * d.Tq, " rows exceed the grid");
 }
 
@@ -233,8 +233,8 @@ template void attention_forward<double, double>(const AttentionDims&, const doub
 template void attention_forward<bf16_bits, float>(const AttentionDims&, const bf16_bits*, const bf16_bits*,
                                                   const bf16_bits*, const uint8_t*, bf16_bits*, float*);
 template void attention_backward<float, float>(const AttentionDims&, const float*, const float*, const float*,
-                                               const uint8_t*, const float*, const float*, const float*, float*,
-                                               float*, float*);
+                                               const uint8_t*, const float*, const float*, const float*, float*, float*,
+                                               float*);
 template void attention_backward<double, double>(const AttentionDims&, const double*, const double*, const double*,
                                                  const uint8_t*, const double*, const double*, const double*, double*,
                                                  double*, double*);

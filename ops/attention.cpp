@@ -90,24 +90,34 @@ AttentionCudaKernels cuda_kernels(int64_t Dh) {
 template <class F>
 void dispatch_cuda(DType t, F&& f) {
   switch (t) {
-    case DType::f32: return f(float{}, float{});
-    case DType::f64: return f(double{}, double{});
-    case DType::bf16: return f(cuda::bf16_bits{}, float{});
-    default: throw Error(cat("attention: no CUDA kernel for ", dtype_name(t)));
+    case DType::f32:
+      return f(float{}, float{});
+    case DType::f64:
+      return f(double{}, double{});
+    case DType::bf16:
+      return f(cuda::bf16_bits{}, float{});
+    default:
+      throw Error(cat("attention: no CUDA kernel for ", dtype_name(t)));
   }
 }
 
 template <class T>
 auto cuda_forward(const AttentionCudaKernels& k) {
-  if constexpr (std::is_same_v<T, float>) return k.forward_f32;
-  else if constexpr (std::is_same_v<T, double>) return k.forward_f64;
-  else return k.forward_bf16;
+  if constexpr (std::is_same_v<T, float>)
+    return k.forward_f32;
+  else if constexpr (std::is_same_v<T, double>)
+    return k.forward_f64;
+  else
+    return k.forward_bf16;
 }
 template <class T>
 auto cuda_backward(const AttentionCudaKernels& k) {
-  if constexpr (std::is_same_v<T, float>) return k.backward_f32;
-  else if constexpr (std::is_same_v<T, double>) return k.backward_f64;
-  else return k.backward_bf16;
+  if constexpr (std::is_same_v<T, float>)
+    return k.backward_f32;
+  else if constexpr (std::is_same_v<T, double>)
+    return k.backward_f64;
+  else
+    return k.backward_bf16;
 }
 
 // The op on CUDA tensors (validated, contiguous, detached): same saved context as the CPU path below, with the lse in

@@ -38,7 +38,7 @@ std::vector<Case> cases() {
   std::vector<Case> out;
   for (int64_t T : {1, 7, 63, 65, 129, 400})
     for (int64_t Dh : {16, 64, 80})
-      for (int m = 0; m < 4; ++m) {  // none, padding, causal, padding + causal
+      for (int m = 0; m < 4; ++m) {          // none, padding, causal, padding + causal
         const int64_t H = T >= 129 ? 1 : 3;  // keeps the CPU scalar reference quick at the long lengths
         out.push_back({3, H, T, T, Dh, m >= 2, m % 2 == 1, 0.0});
       }
@@ -117,7 +117,8 @@ HostInputs host_inputs(const Case& c, DType ref_dtype, bool bf16_values, uint64_
   Generator gen(seed);
   HostInputs in;
   Tensor* ts[] = {&in.q, &in.k, &in.v, &in.dout};
-  const Shape shapes[] = {{c.B, c.H, c.Tq, c.Dh}, {c.B, c.H, c.Tk, c.Dh}, {c.B, c.H, c.Tk, c.Dh}, {c.B, c.H, c.Tq, c.Dh}};
+  const Shape shapes[] = {
+      {c.B, c.H, c.Tq, c.Dh}, {c.B, c.H, c.Tk, c.Dh}, {c.B, c.H, c.Tk, c.Dh}, {c.B, c.H, c.Tq, c.Dh}};
   for (int x = 0; x < 4; ++x) {
     *ts[x] = randn(shapes[x], ref_dtype, gen);
     if (bf16_values) {
@@ -241,7 +242,8 @@ void check_op(DType dt, int64_t Dh, double rel) {
     SCOPED_TRACE(c.str() + " " + dtype_name(dt));
     const HostInputs in = host_inputs(c, DType::f32, dt == DType::bf16, 77);
     Tensor qc = in.q.clone(), kc = in.k.clone(), vc = in.v.clone();
-    Tensor qg = in.q.to(Device::cuda()).to(dt), kg = in.k.to(Device::cuda()).to(dt), vg = in.v.to(Device::cuda()).to(dt);
+    Tensor qg = in.q.to(Device::cuda()).to(dt), kg = in.k.to(Device::cuda()).to(dt),
+           vg = in.v.to(Device::cuda()).to(dt);
     for (Tensor* t : {&qc, &kc, &vc, &qg, &kg, &vg}) t->requires_grad_(true);
     Generator gen_cpu(5), gen_gpu(5);
     const bool train = c.dropout_p > 0;
@@ -282,8 +284,11 @@ TEST(CudaAttention, BadInputThrows) {
   HM_SKIP_WITHOUT_CUDA();
   const Tensor cpu_x = zeros({1, 1, 2, 4}), gpu_x = cpu_x.to(Device::cuda());
   EXPECT_TRUE(throws_with([&] { attention(gpu_x, cpu_x, gpu_x); }, "q, k, v must be on one device"));
-  EXPECT_TRUE(throws_with([&] { attention(gpu_x, gpu_x, gpu_x, zeros({1, 2}, DType::u8)); },
-                          "key_padding_mask is on cpu"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        attention(gpu_x, gpu_x, gpu_x, zeros({1, 2}, DType::u8));
+      },
+      "key_padding_mask is on cpu"));
   const Tensor half = gpu_x.to(DType::f16);
   EXPECT_TRUE(throws_with([&] { attention(half, half, half); }, "expected float32, float64 or bfloat16"));
 }
