@@ -42,8 +42,8 @@ struct AttentionCudaKernels {
   int64_t max_head_dim;
 };
 
-// The `attention@cuda` kernel table (variants: cuda_reference, cuda_flash; registered by ops/attention_cuda.cpp,
-// empty in a CPU-only build).
+// The `attention@cuda` kernel table (variants: cuda_reference, cuda_flash, cuda_flash_tc; registered by
+// ops/attention_cuda.cpp, empty in a CPU-only build).
 KernelTable<AttentionCudaKernels>& attention_cuda_table();
 
 }  // namespace hm

@@ -183,8 +183,9 @@ TEST(CudaAttention, TableRegistersTheCudaVariants) {
 #ifdef HUBMAMBA_WITH_CUDA
   EXPECT_EQ(attention_cuda_table().variants(),
             (std::vector<std::string>{"cuda_flash", "cuda_flash_tc", "cuda_reference"}));
-  EXPECT_EQ(attention_cuda_table().selected(), "cuda_flash");
+  EXPECT_EQ(attention_cuda_table().selected(), "cuda_flash_tc");
   EXPECT_EQ(attention_cuda_table().get("cuda_flash").max_head_dim, 128);
+  EXPECT_EQ(attention_cuda_table().get("cuda_flash_tc").max_head_dim, 128);
   EXPECT_EQ(attention_cuda_table().get("cuda_reference").max_head_dim, 0);
 #else
   EXPECT_TRUE(attention_cuda_table().variants().empty());
@@ -270,7 +271,7 @@ TEST(CudaAttention, OpMatchesCpuOpForwardAndBackward) {
 
 TEST(CudaAttention, LargeHeadDimFallsBackToReference) {
   HM_SKIP_WITHOUT_CUDA();
-  // Dh = 136 > cuda_flash's 128: the default selection runs cuda_reference; asking for cuda_flash is an error.
+  // Dh = 136 > the flash variants' 128: the default selection runs cuda_reference; asking for cuda_flash is an error.
   const Case c{1, 3, 9, 9, 136, false, false, 0.0};
   const HostInputs in = host_inputs(c, DType::f32, false, 9);
   const Tensor q = in.q.to(Device::cuda()), k = in.k.to(Device::cuda()), v = in.v.to(Device::cuda());
