@@ -21,7 +21,8 @@ namespace {
 std::atomic<bool> g_allow_tf32{false};
 
 void check_cudnn(cudnnStatus_t s, const char* what) {
-  if (s != CUDNN_STATUS_SUCCESS) throw Error(cat("cuDNN ", what, " failed: ", cudnnGetErrorString(s), " (", int(s), ")"));
+  if (s != CUDNN_STATUS_SUCCESS)
+    throw Error(cat("cuDNN ", what, " failed: ", cudnnGetErrorString(s), " (", int(s), ")"));
 }
 
 // One handle per (host thread, device), bound to the engine's stream on every use. Handles are never destroyed:
@@ -143,11 +144,11 @@ struct Descs {
       : x(pr.data, to_int(g.B, "B"), to_int(g.Cin, "Cin"), to_int(pr.h, "H"), to_int(pr.w, "W")),
         y(pr.data, to_int(g.B, "B"), to_int(g.Cout, "Cout"), to_int(g.Hout, "Hout"), to_int(g.Wout, "Wout")),
         w(pr.data, to_int(g.Cout, "Cout"), to_int(g.cin_g(), "Cin/groups"), to_int(g.KH, "KH"), to_int(g.KW, "KW")) {
-    check_cudnn(cudnnSetConvolution2dDescriptor(conv.d, pr.ph, pr.pw, to_int(g.stride_h, "stride_h"),
-                                                to_int(g.stride_w, "stride_w"), to_int(g.dilation_h, "dilation_h"),
-                                                to_int(g.dilation_w, "dilation_w"), CUDNN_CROSS_CORRELATION,
-                                                pr.compute),
-                "cudnnSetConvolution2dDescriptor");
+    check_cudnn(
+        cudnnSetConvolution2dDescriptor(conv.d, pr.ph, pr.pw, to_int(g.stride_h, "stride_h"),
+                                        to_int(g.stride_w, "stride_w"), to_int(g.dilation_h, "dilation_h"),
+                                        to_int(g.dilation_w, "dilation_w"), CUDNN_CROSS_CORRELATION, pr.compute),
+        "cudnnSetConvolution2dDescriptor");
     check_cudnn(cudnnSetConvolutionGroupCount(conv.d, to_int(g.groups, "groups")), "cudnnSetConvolutionGroupCount");
     check_cudnn(cudnnSetConvolutionMathType(conv.d, pr.math), "cudnnSetConvolutionMathType");
     int n = 0, c = 0, h = 0, w_ = 0;
@@ -177,8 +178,26 @@ std::map<Key, Choice>& cache() {
 Key make_key(Pass pass, const ConvGeom& g, const Problem& pr) {
   int dev = 0;
   check(cudaGetDevice(&dev), "cudaGetDevice (cuDNN algorithm cache)");
-  return {int64_t(pass), dev, int64_t(pr.data), int64_t(pr.math), g.B, g.Cin, pr.h, pr.w, g.Cout, g.KH, g.KW,
-          g.Hout, g.Wout, pr.ph, pr.pw, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.groups,
+  return {int64_t(pass),
+          dev,
+          int64_t(pr.data),
+          int64_t(pr.math),
+          g.B,
+          g.Cin,
+          pr.h,
+          pr.w,
+          g.Cout,
+          g.KH,
+          g.KW,
+          g.Hout,
+          g.Wout,
+          pr.ph,
+          pr.pw,
+          g.stride_h,
+          g.stride_w,
+          g.dilation_h,
+          g.dilation_w,
+          g.groups,
           int64_t(pr.padded)};
 }
 
@@ -231,8 +250,8 @@ void run_pass(const char* name, const Key& key, const Problem& pr, cudnnConvolut
     if (!unsupported(s)) check_cudnn(s, name);
     tried += cat(" algo ", int(perf.algo), ": ", cudnnGetErrorString(s), ";");
   }
-  throw Error(cat("cuda conv (cuDNN): no algorithm runs ", name, " for this problem (", perfs.size(),
-                  " candidates;", tried, ")"));
+  throw Error(cat("cuda conv (cuDNN): no algorithm runs ", name, " for this problem (", perfs.size(), " candidates;",
+                  tried, ")"));
 }
 
 // alpha = 1, beta = 0 in the compute type's host scalar type (double for f64, float otherwise).
@@ -277,9 +296,9 @@ void conv_cudnn_forward(const ConvGeom& g, Precision p, const void* x, const voi
       [&] {
         std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
         int n = 0;
-        check_cudnn(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x.d, d.w.d, d.conv.d, d.y.d, int(perf.size()), &n,
-                                                           perf.data()),
-                    "cudnnGetConvolutionForwardAlgorithm_v7");
+        check_cudnn(
+            cudnnGetConvolutionForwardAlgorithm_v7(h, d.x.d, d.w.d, d.conv.d, d.y.d, int(perf.size()), &n, perf.data()),
+            "cudnnGetConvolutionForwardAlgorithm_v7");
         perf.resize(size_t(n));
         return perf;
       },
@@ -288,8 +307,8 @@ void conv_cudnn_forward(const ConvGeom& g, Precision p, const void* x, const voi
                                                        cudnnConvolutionFwdAlgo_t(algo), bytes);
       },
       [&](int algo, void* ws, size_t bytes) {
-        return cudnnConvolutionForward(h, s.one(p), d.x.d, xin, d.w.d, w, d.conv.d, cudnnConvolutionFwdAlgo_t(algo),
-                                       ws, bytes, s.zero(p), d.y.d, y);
+        return cudnnConvolutionForward(h, s.one(p), d.x.d, xin, d.w.d, w, d.conv.d, cudnnConvolutionFwdAlgo_t(algo), ws,
+                                       bytes, s.zero(p), d.y.d, y);
       });
   if (bias) conv_bias_add(p, y, bias, g.B, g.Cout, g.Hout * g.Wout);
 }
@@ -307,8 +326,8 @@ void conv_cudnn_backward_input(const ConvGeom& g, Precision p, const void* dy, c
       [&] {
         std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
         int n = 0;
-        check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w.d, d.y.d, d.conv.d, d.x.d, int(perf.size()),
-                                                                &n, perf.data()),
+        check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w.d, d.y.d, d.conv.d, d.x.d, int(perf.size()), &n,
+                                                                perf.data()),
                     "cudnnGetConvolutionBackwardDataAlgorithm_v7");
         perf.resize(size_t(n));
         return perf;

@@ -42,9 +42,15 @@ struct Tag {
 template <class F>
 void dispatch(Precision p, F&& f) {
   switch (p) {
-    case Precision::f32: f(Tag<float>{}); return;
-    case Precision::f64: f(Tag<double>{}); return;
-    case Precision::bf16: f(Tag<__nv_bfloat16>{}); return;
+    case Precision::f32:
+      f(Tag<float>{});
+      return;
+    case Precision::f64:
+      f(Tag<double>{});
+      return;
+    case Precision::bf16:
+      f(Tag<__nv_bfloat16>{});
+      return;
   }
   throw Error("cuda conv: unknown precision");
 }
@@ -82,7 +88,8 @@ __global__ void forward_kernel(ConvGeom g, const T* x, const T* w, const T* bias
       for (int64_t kw = 0; kw < g.KW; ++kw) {
         const int64_t iw = ow * g.stride_w + kw * g.dilation_w - g.pad_w;
         if (iw < 0 || iw >= g.W) continue;
-        acc += load(w, ((co * cin_g + ci) * g.KH + kh) * g.KW + kw) * load(x, ((b * g.Cin + ci0 + ci) * g.H + ih) * g.W + iw);
+        acc += load(w, ((co * cin_g + ci) * g.KH + kh) * g.KW + kw) *
+               load(x, ((b * g.Cin + ci0 + ci) * g.H + ih) * g.W + iw);
       }
     }
   store(y, n, acc);
@@ -286,8 +293,8 @@ void conv_pad(Precision p, const void* x, int64_t rows, int64_t H, int64_t W, in
   check_launch("conv_pad");
 }
 
-void conv_crop(Precision p, const void* dxp, int64_t rows, int64_t Hp, int64_t Wp, int64_t top, int64_t left,
-               int64_t H, int64_t W, void* dx) {
+void conv_crop(Precision p, const void* dxp, int64_t rows, int64_t Hp, int64_t Wp, int64_t top, int64_t left, int64_t H,
+               int64_t W, void* dx) {
   const int64_t n = rows * H * W;
   if (n == 0) return;
   dispatch(p, [&](auto tag) {
@@ -304,8 +311,8 @@ void weight_norm_forward(Precision p, const void* v, const void* g, int64_t oute
   dispatch(p, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (!std::is_same_v<T, __nv_bfloat16>)
-      weight_norm_forward_kernel<T><<<static_cast<unsigned>(D), kThreads, 0, stream()>>>(cp<T>(v), cp<T>(g), outer,
-                                                                                          D, inner, mp<T>(w), mp<T>(norm));
+      weight_norm_forward_kernel<T><<<static_cast<unsigned>(D), kThreads, 0, stream()>>>(cp<T>(v), cp<T>(g), outer, D,
+                                                                                         inner, mp<T>(w), mp<T>(norm));
   });
   check_launch("weight_norm_forward");
 }

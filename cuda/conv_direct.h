@@ -48,8 +48,8 @@ void conv_pad(Precision p, const void* x, int64_t rows, int64_t H, int64_t W, in
               int64_t Wp, void* xp);
 // The adjoint of conv_pad: dx (B*C, H, W) with dx[r, h, w] = dxp[r, h + top, w + left] where that lies inside
 // dxp (Hp, Wp), else 0 (an input sample the padded buffer dropped gets no gradient).
-void conv_crop(Precision p, const void* dxp, int64_t rows, int64_t Hp, int64_t Wp, int64_t top, int64_t left,
-               int64_t H, int64_t W, void* dx);
+void conv_crop(Precision p, const void* dxp, int64_t rows, int64_t Hp, int64_t Wp, int64_t top, int64_t left, int64_t H,
+               int64_t W, void* dx);
 
 // weight_norm (torch._weight_norm, norm_except_dim) over v viewed as (outer, D, inner); f32 and f64 only:
 //   norm[d] = sqrt(sum_{o, i} v[o, d, i]^2),   w[o, d, i] = g[d] * v[o, d, i] / norm[d]
