@@ -39,7 +39,7 @@ struct Case {
 
 Tensor dev_randn(const hm::Shape& s, uint64_t seed, hm::DType dt = hm::DType::f32) {
   hm::Generator gen(seed);
-  return hm::randn(s, hm::DType::f32, gen).to(dt).to(hm::Device::cuda());
+  return hm::randn(s, hm::DType::f32, gen).to(hm::Device::cuda()).to(dt);  // bf16 conversion on the device
 }
 
 std::vector<Case> cases() {

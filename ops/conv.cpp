@@ -20,6 +20,10 @@ KernelTable<cpu::Conv2dVariant>& conv2d_table() {
   static KernelTable<cpu::Conv2dVariant> t("conv2d");
   return t;
 }
+KernelTable<WeightNormVariant>& weight_norm_table() {
+  static KernelTable<WeightNormVariant> t("weight_norm");
+  return t;
+}
 // The CUDA tables exist in every build; ops/conv_cuda.cpp fills them when CUDA is on.
 KernelTable<ConvCudaFns>& conv1d_dense_cuda_table() {
   static KernelTable<ConvCudaFns> t("conv1d_dense", DeviceType::cuda);
@@ -47,6 +51,10 @@ const bool kRegisteredKernels = [] {
   conv1d_depthwise_table().add("highway", cpu::conv1d_depthwise_highway(), 10);
   conv2d_table().add("scalar", cpu::conv2d_scalar(), 0);
   conv2d_table().add("im2col_blas", cpu::conv2d_im2col_blas(), 10);
+  weight_norm_table().add("scalar",
+                          {{cpu::weight_norm_forward<float>, cpu::weight_norm_backward<float>},
+                           {cpu::weight_norm_forward<double>, cpu::weight_norm_backward<double>}},
+                          0);
   return true;
 }();
 
@@ -74,9 +82,12 @@ void check_common(const char* op, const Tensor& x, const Tensor& w, const Tensor
   check(x.defined() && w.defined(), op, ": x and w must be defined");
   check(x.dim() == rank, op, ": expected x of rank ", rank, " ", x_layout, ", got shape ", x.shape());
   check(w.dim() == rank, op, ": expected w of rank ", rank, " ", w_layout, ", got shape ", w.shape());
-  const bool bf16_ok = x.dtype() == DType::bf16 && x.is_cuda();  // bf16 convs run on CUDA only
-  check(x.dtype() == DType::f32 || x.dtype() == DType::f64 || bf16_ok, op,
-        ": expected a float32 or float64 x (or bfloat16 on CUDA), got ", x.dtype(), " on ", x.device());
+  if (x.is_cuda())
+    check(x.dtype() == DType::f32 || x.dtype() == DType::f64 || x.dtype() == DType::bf16, op,
+          ": expected a float32, float64 or bfloat16 x on ", x.device(), ", got ", x.dtype());
+  else
+    check(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": expected a float32 or float64 x, got ", x.dtype(),
+          x.dtype() == DType::bf16 ? " (bfloat16 convolutions run on CUDA only)" : "");
   check(w.dtype() == x.dtype(), op, ": dtype mismatch: x is ", x.dtype(), " but w is ", w.dtype());
   check(x.device() == w.device(), op, ": x is on ", x.device(), " but w is on ", w.device());
   if (bias.defined()) {
@@ -319,20 +330,21 @@ Tensor weight_norm(const Tensor& v_in, const Tensor& g_in, int64_t dim) {
   if (v.is_cuda()) return weight_norm_cuda(v_in, g_in, v, gv, outer, D, inner);
   Tensor w = empty(v.shape(), v.dtype());  // like v
   Tensor norm = empty({D}, v.dtype());     // (D,) ||v|| per index of `dim`
+  const WeightNormVariant variant = weight_norm_table().get();
   dispatch_float(v.dtype(), "weight_norm", [&](auto tag) {
     using T = decltype(tag);
-    cpu::weight_norm_forward(v.data<T>(), gv.data<T>(), outer, D, inner, w.data<T>(), norm.data<T>());
+    kernels_for<T>(variant).forward(v.data<T>(), gv.data<T>(), outer, D, inner, w.data<T>(), norm.data<T>());
   });
   record("weight_norm", {v_in, g_in}, {w},
-         [v, gv, norm, outer, D, inner](const std::vector<Tensor>& grads, const std::vector<bool>& needs) {
+         [variant, v, gv, norm, outer, D, inner](const std::vector<Tensor>& grads, const std::vector<bool>& needs) {
            const Tensor dw = grads[0].contiguous();  // like v
            std::vector<Tensor> out(2);
            if (needs[0]) out[0] = empty(v.shape(), v.dtype());
            if (needs[1]) out[1] = empty(gv.shape(), v.dtype());
            dispatch_float(v.dtype(), "weight_norm backward", [&](auto tag) {
              using T = decltype(tag);
-             cpu::weight_norm_backward(dw.data<T>(), v.data<T>(), gv.data<T>(), norm.data<T>(), outer, D, inner,
-                                       ptr_or_null<T>(out[0]), ptr_or_null<T>(out[1]));
+             kernels_for<T>(variant).backward(dw.data<T>(), v.data<T>(), gv.data<T>(), norm.data<T>(), outer, D, inner,
+                                              ptr_or_null<T>(out[0]), ptr_or_null<T>(out[1]));
            });
            return out;
          });

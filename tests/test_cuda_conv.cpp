@@ -15,6 +15,8 @@
 
 #include "engine/strided.h"
 #include "ops/conv.h"
+#include "ops/elementwise.h"
+#include "ops/reduce.h"
 #include "tests/test_util.h"
 #ifdef HUBMAMBA_WITH_CUDA
 #include "cuda/conv_cudnn.h"
@@ -25,13 +27,18 @@ namespace {
 
 // ---- Host / device buffers --------------------------------------------------------------------------------------
 
-// n standard-normal values rounded to dtype dt (so the f64 reference sees exactly the device's inputs).
-std::vector<double> rounded_randn(int64_t n, DType dt, Generator& gen) {
-  return randn({n}, DType::f64, gen).to(dt).to(DType::f64).to_vector<double>();
+// Host values -> a device tensor of dtype dt (converted on the device: the CPU has no bf16 arithmetic).
+Tensor to_device(const std::vector<double>& v, DType dt) {
+  return from_doubles(v, {int64_t(v.size())}, DType::f64).to(Device::cuda()).to(dt);
 }
 
-Tensor to_device(const std::vector<double>& v, DType dt) {
-  return from_doubles(v, {int64_t(v.size())}, DType::f64).to(dt).to(Device::cuda());
+// A device tensor's values as f64 on the host (converted on the device first).
+std::vector<double> to_host(const Tensor& t) { return t.to(DType::f64).to(Device::cpu()).to_vector<double>(); }
+
+// n standard-normal values rounded to dtype dt (so the f64 reference sees exactly the device's inputs).
+std::vector<double> rounded_randn(int64_t n, DType dt, Generator& gen) {
+  const std::vector<double> v = randn({n}, DType::f64, gen).to_vector<double>();
+  return dt == DType::f64 ? v : to_host(to_device(v, dt));
 }
 
 // A device buffer of n elements filled with NaN.
@@ -40,8 +47,6 @@ Tensor nan_buffer(int64_t n, DType dt) {
   strided::fill(t, std::numeric_limits<double>::quiet_NaN());
   return t;
 }
-
-std::vector<double> to_host(const Tensor& t) { return t.to(Device::cpu()).to(DType::f64).to_vector<double>(); }
 
 const void* cptr(const Tensor& t) { return t.device_raw_data(); }
 void* mptr(const Tensor& t) { return t.device_raw_data(); }
@@ -227,9 +232,21 @@ void check_case(const ConvCudaFns& k, const Case& c, DType dt, double tol, uint6
   EXPECT_TRUE(close_to_ref(to_host(db2), db_ref, tol, "db (backward_bias)"));
 }
 
+// check(fn) for every variant of a CUDA table. (check_all_variants in tests/test_util.h demands a "scalar" variant
+// in the table itself; a CUDA table has none, its reference is the CPU table's scalar variant.)
+template <class Fn, class Check>
+void each_cuda_variant(const KernelTable<Fn>& table, Check&& check) {
+  ASSERT_EQ(table.device(), DeviceType::cuda);
+  ASSERT_FALSE(table.variants().empty()) << table.name() << ": no variants";
+  for (const std::string& v : table.variants()) {
+    SCOPED_TRACE("kernel " + table.name() + "=" + v);
+    check(table.get(v));
+  }
+}
+
 void run_table(const KernelTable<ConvCudaFns>& table, const std::vector<Case>& cases) {
   ASSERT_GT(cases.size(), 5u);
-  check_all_variants(table, [&](const std::string&, const ConvCudaFns& k) {
+  each_cuda_variant(table, [&](const ConvCudaFns& k) {
     for (size_t i = 0; i < cases.size(); ++i)
       for (const DType dt : {DType::f64, DType::f32, DType::bf16}) check_case(k, cases[i], dt, tolerance(dt), 500 + i);
   });
@@ -253,12 +270,38 @@ TEST(ConvCudaConformance, Conv2dVariantsMatchScalar) {
   run_table(conv2d_cuda_table(), conv2d_cases());
 }
 
+// v viewed as (outer, D, inner): HuBERT's positional conv (dim = 2: inner = 1), dim = 0, a middle dim, D = 1.
+const std::vector<std::array<int64_t, 3>> kWeightNormShapes = {
+    {48, 16, 1}, {1, 7, 30}, {5, 3, 9}, {3, 1, 4}, {1, 1, 1}};
+
+TEST(WeightNormConformance, CpuVariantsMatchCompositeOps) {  // no GPU needed
+  // conformance: weight_norm (each CPU variant vs the formula built from elementwise/reduce ops, autograd included)
+  check_all_variants(weight_norm_table(), [](const std::string&, const WeightNormVariant& k) {
+    for (size_t s = 0; s < kWeightNormShapes.size(); ++s) {
+      const int64_t outer = kWeightNormShapes[s][0], D = kWeightNormShapes[s][1], inner = kWeightNormShapes[s][2];
+      SCOPED_TRACE(testing::Message() << "outer " << outer << " D " << D << " inner " << inner);
+      const Tensor v = randn_param({outer, D, inner}, 610 + s), g = randn_param({1, D, 1}, 620 + s);
+      const Tensor w = mul(g, div(v, sqrt(sum(mul(v, v), {0, 2}, true))));  // g * v / ||v||, autograd by ops
+      const Tensor dw = randn_param({outer, D, inner}, 630 + s).detach();
+      w.backward(dw);
+      std::vector<double> w_k(static_cast<size_t>(outer * D * inner)), norm(static_cast<size_t>(D));
+      std::vector<double> dv_k(w_k.size()), dg_k(norm.size());
+      const std::vector<double> vv = v.to_vector<double>(), gv = g.to_vector<double>(), dwv = dw.to_vector<double>();
+      k.f64.forward(vv.data(), gv.data(), outer, D, inner, w_k.data(), norm.data());
+      k.f64.backward(dwv.data(), vv.data(), gv.data(), norm.data(), outer, D, inner, dv_k.data(), dg_k.data());
+      EXPECT_TRUE(close_to_ref(w_k, w.to_vector<double>(), 1e-12, "w"));
+      EXPECT_TRUE(close_to_ref(dv_k, v.grad().to_vector<double>(), 1e-12, "dv"));
+      EXPECT_TRUE(close_to_ref(dg_k, g.grad().to_vector<double>(), 1e-12, "dg"));
+    }
+  });
+}
+
 TEST(ConvCudaConformance, WeightNormMatchesCpu) {
   HM_SKIP_WITHOUT_CUDA();
-  // conformance: weight_norm@cuda (against the CPU kernels of cpu/conv.h, there is no weight_norm CPU table)
-  // v viewed as (outer, D, inner): HuBERT's positional conv (dim = 2: inner = 1), dim = 0, a middle dim, D = 1.
-  const std::vector<std::array<int64_t, 3>> shapes = {{48, 16, 1}, {1, 7, 30}, {5, 3, 9}, {3, 1, 4}, {1, 1, 1}};
-  check_all_variants(weight_norm_cuda_table(), [&](const std::string&, const WeightNormCudaFns& k) {
+  // conformance: weight_norm@cuda (against the CPU table's scalar variant)
+  const std::vector<std::array<int64_t, 3>>& shapes = kWeightNormShapes;
+  const WeightNormKernels<double> ref = weight_norm_table().get("scalar").f64;
+  each_cuda_variant(weight_norm_cuda_table(), [&](const WeightNormCudaFns& k) {
     for (size_t s = 0; s < shapes.size(); ++s)
       for (const DType dt : {DType::f64, DType::f32}) {
         const int64_t outer = shapes[s][0], D = shapes[s][1], inner = shapes[s][2], n = outer * D * inner;
@@ -268,9 +311,8 @@ TEST(ConvCudaConformance, WeightNormMatchesCpu) {
         const std::vector<double> dw = rounded_randn(n, dt, gen);
         std::vector<double> w_ref(static_cast<size_t>(n)), norm_ref(static_cast<size_t>(D)),
             dv_ref(static_cast<size_t>(n)), dg_ref(static_cast<size_t>(D));
-        cpu::weight_norm_forward(v.data(), g.data(), outer, D, inner, w_ref.data(), norm_ref.data());
-        cpu::weight_norm_backward(dw.data(), v.data(), g.data(), norm_ref.data(), outer, D, inner, dv_ref.data(),
-                                  dg_ref.data());
+        ref.forward(v.data(), g.data(), outer, D, inner, w_ref.data(), norm_ref.data());
+        ref.backward(dw.data(), v.data(), g.data(), norm_ref.data(), outer, D, inner, dv_ref.data(), dg_ref.data());
         const Tensor vd = to_device(v, dt), gd = to_device(g, dt), dwd = to_device(dw, dt);
         const Tensor w = nan_buffer(n, dt), norm = nan_buffer(D, dt), dv = nan_buffer(n, dt), dg = nan_buffer(D, dt);
         const cuda::Precision p = precision(dt);
@@ -425,13 +467,17 @@ TEST(ConvCudaOp, WeightNormAndPositionalConvMatchCpu) {
 TEST(ConvCudaOp, Conv1dBf16MatchesCpuOnRoundedInputs) {
   HM_SKIP_WITHOUT_CUDA();
   for_each_cuda_conv_variant([] {
-    // The CPU reference runs in f64 on the bf16-rounded inputs; the CUDA op takes and returns bf16.
-    const Tensor x = randn_param({2, 6, 33}, 50).to(DType::bf16), w = randn_param({6, 1, 4}, 51).to(DType::bf16);
-    const Tensor b = randn_param({6}, 52).to(DType::bf16);
+    // The CUDA op takes and returns bf16; the CPU reference runs in f64 on the bf16-rounded inputs.
+    const auto dev_bf16 = [](const Shape& s, uint64_t seed) {
+      return randn_param(s, seed).detach().to(Device::cuda()).to(DType::bf16);
+    };
+    const Tensor x = dev_bf16({2, 6, 33}, 50), w = dev_bf16({6, 1, 4}, 51), b = dev_bf16({6}, 52);
     const Conv1dParams p{1, 3, 0, 1, 6};
-    const Tensor y = conv1d(x.to(Device::cuda()), w.to(Device::cuda()), b.to(Device::cuda()), p);
+    const Tensor y = conv1d(x, w, b, p);
     EXPECT_EQ(y.dtype(), DType::bf16);
-    const Tensor y_ref = conv1d(x.to(DType::f64), w.to(DType::f64), b.to(DType::f64), p);
+    EXPECT_TRUE(y.is_cuda());
+    const auto host64 = [](const Tensor& t) { return t.to(DType::f64).to(Device::cpu()); };
+    const Tensor y_ref = conv1d(host64(x), host64(w), host64(b), p);
     EXPECT_TRUE(close_to_ref(to_host(y), y_ref.to_vector<double>(), 2e-2, "y (bf16)"));
   });
 }
@@ -447,20 +493,25 @@ TEST(ConvCudaOp, RejectsMixedDevicesAndDtypes) {
   EXPECT_TRUE(throws_with([&] { conv1d(x, w.to(Device::cuda()), b); }, "but bias is on"));
   const Tensor x4 = randn_param({1, 2, 5, 5}, 63, DType::f32).detach().to(Device::cuda());
   EXPECT_TRUE(throws_with([&] { conv2d(x4, randn_param({3, 2, 3, 3}, 64, DType::f32).detach()); }, "but w is on"));
-  EXPECT_TRUE(throws_with([&] { conv1d(x.to(DType::i32), w.to(DType::i32).to(Device::cuda())); },
-                          "expected a float32 or float64 x"));
+  EXPECT_TRUE(throws_with([&] { conv1d(x.to(DType::i32), w.to(Device::cuda()).to(DType::i32)); },
+                          "expected a float32, float64 or bfloat16 x on cuda:0, got int32"));
   const Tensor v = randn_param({3, 2, 3}, 65, DType::f32).detach().to(Device::cuda());
   EXPECT_TRUE(throws_with([&] { weight_norm(v, randn_param({1, 1, 3}, 66, DType::f32).detach(), 2); }, "but g is on"));
   EXPECT_TRUE(throws_with(
       [&] {
-        weight_norm(v.to(DType::bf16), randn_param({1, 1, 3}, 67, DType::bf16).detach().to(Device::cuda()), 2);
+        weight_norm(v.to(DType::bf16), empty({1, 1, 3}, DType::bf16, Device::cuda()), 2);
       },
       "expected a float32 or float64 v"));
 }
 
 TEST(ConvCudaOp, RejectsBf16OnCpu) {  // no GPU needed
-  const Tensor x = randn_param({1, 2, 9}, 70, DType::bf16), w = randn_param({3, 2, 3}, 71, DType::bf16);
-  EXPECT_TRUE(throws_with([&] { conv1d(x, w); }, "or bfloat16 on CUDA"));
+  const Tensor x = empty({1, 2, 9}, DType::bf16), w = empty({3, 2, 3}, DType::bf16);
+  EXPECT_TRUE(throws_with([&] { conv1d(x, w); }, "bfloat16 convolutions run on CUDA only"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        conv2d(empty({1, 2, 4, 4}, DType::bf16), empty({3, 2, 3, 3}, DType::bf16));
+      },
+      "bfloat16 convolutions run on CUDA only"));
 }
 
 TEST(ConvCudaOp, TablesAreRegistered) {  // no GPU needed
