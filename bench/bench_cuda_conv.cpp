@@ -2,7 +2,7 @@
 // included), f32 (TF32 off, the default) and bf16 for the stem. Prints ms per call and cuda_direct / cuda_cudnn,
 // then one JSON line whose keys match bench/pytorch_cuda_conv.py (tools/gpu_check.sh divides the two).
 //
-//   ./build/bench_cuda_conv [--reps=20] [--torch]      (--torch also runs the PyTorch script and prints ratios)
+//   ./build/bench_cuda_conv [--reps=10] [--torch]      (--torch also runs the PyTorch script and prints ratios)
 //
 // Cases (bench/pytorch_cuda_conv.py has the same list): stem0 (HuBERT CNN layer 0, backward = dW only), dw31
 // (conformer depthwise), causal4 (Mamba causal conv, B 8, D 1536, L 2000), posconv (HuBERT positional conv, k 128,
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
     std::printf("skipped: no GPU\n");
     return 0;
   }
-  int reps = 20;
+  int reps = 10;
   bool torch = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--reps=", 7) == 0) reps = std::atoi(argv[i] + 7);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch CUDA baseline for bench/bench_cuda_conv.cpp (same shapes; cuDNN with TF32 off, as our default).
 
-  python3 bench/pytorch_cuda_conv.py [--reps 20]
+  python3 bench/pytorch_cuda_conv.py [--reps 10]
 
 Prints one JSON line {"bench": "pytorch_cuda_conv", "<case>_ms": median, ...} with the cases of bench_cuda_conv:
   stem0    HuBERT CNN layer 0: x (8, 1, 64000), w (512, 1, 10), stride 5, no bias; backward = dW only (the waveform
@@ -55,7 +55,7 @@ def case(x, w, b, gy, conv, grad_x):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--reps", type=int, default=10)
     args = ap.parse_args()
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = False

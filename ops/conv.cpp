@@ -4,6 +4,7 @@
 
 #include <type_traits>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 
 namespace hm {
@@ -157,6 +158,10 @@ int64_t conv1d_output_length(int64_t L, int64_t K, const Conv1dParams& p) {
 
 Tensor conv1d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, const Conv1dParams& p) {
   check_common("conv1d", x_in, w_in, bias_in, 3, "(B, Cin, L)", "(Cout, Cin/groups, K)");
+  if (autocast_applies(x_in)) {  // bf16 autocast (engine/autocast.h): compute in bf16, hand back f32
+    const DType lo = autocast_dtype();
+    return conv1d(x_in.to(lo), w_in.to(lo), bias_in.defined() ? bias_in.to(lo) : Tensor(), p).to(DType::f32);
+  }
   check(p.stride >= 1 && p.dilation >= 1 && p.groups >= 1 && p.padding_left >= 0 && p.padding_right >= 0,
         "conv1d: need stride >= 1, dilation >= 1, groups >= 1 and padding >= 0; got stride ", p.stride, ", dilation ",
         p.dilation, ", groups ", p.groups, ", padding ", p.padding_left, "/", p.padding_right);
@@ -224,6 +229,10 @@ Tensor conv1d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, con
 
 Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, const Conv2dParams& p) {
   check_common("conv2d", x_in, w_in, bias_in, 4, "(B, Cin, H, W)", "(Cout, Cin, KH, KW)");
+  if (autocast_applies(x_in)) {
+    const DType lo = autocast_dtype();
+    return conv2d(x_in.to(lo), w_in.to(lo), bias_in.defined() ? bias_in.to(lo) : Tensor(), p).to(DType::f32);
+  }
   check(p.stride_h >= 1 && p.stride_w >= 1 && p.dilation_h >= 1 && p.dilation_w >= 1 && p.padding_h >= 0 &&
             p.padding_w >= 0,
         "conv2d: need stride >= 1, dilation >= 1 and padding >= 0; got stride (", p.stride_h, ", ", p.stride_w,

@@ -13,6 +13,7 @@
 #include <limits>
 #include <string>
 
+#include "engine/autocast.h"
 #include "engine/strided.h"
 #include "ops/conv.h"
 #include "ops/elementwise.h"
@@ -480,6 +481,30 @@ TEST(ConvCudaOp, Conv1dBf16MatchesCpuOnRoundedInputs) {
     const Tensor y_ref = conv1d(host64(x), host64(w), host64(b), p);
     EXPECT_TRUE(close_to_ref(to_host(y), y_ref.to_vector<double>(), 2e-2, "y (bf16)"));
   });
+}
+
+TEST(ConvCudaOp, AutocastComputesInBf16AndReturnsF32) {
+  HM_SKIP_WITHOUT_CUDA();
+  // Inside AutocastGuard f32 CUDA inputs are cast to bf16; the output is f32 and the f32 weights get f32 gradients.
+  const auto dev_f32 = [](const Shape& s, uint64_t seed) {
+    Tensor t = randn_param(s, seed).detach().to(Device::cuda()).to(DType::f32);
+    t.requires_grad_(true);
+    return t;
+  };
+  const Tensor x = dev_f32({2, 4, 29}, 80), w = dev_f32({6, 4, 3}, 81), b = dev_f32({6}, 82);
+  Tensor y;
+  {
+    AutocastGuard autocast(true);
+    y = conv1d(x, w, b, conv1d_params(2, 1));
+  }
+  EXPECT_EQ(y.dtype(), DType::f32);
+  sum(y).backward();
+  ASSERT_TRUE(w.grad().defined());
+  EXPECT_EQ(w.grad().dtype(), DType::f32);
+  EXPECT_TRUE(w.grad().is_cuda());
+  const auto host64 = [](const Tensor& t) { return t.detach().to(DType::f64).to(Device::cpu()); };
+  const Tensor y_ref = conv1d(host64(x), host64(w), host64(b), conv1d_params(2, 1));
+  EXPECT_TRUE(close_to_ref(to_host(y), y_ref.to_vector<double>(), 2e-2, "y (autocast)"));
 }
 
 // ---- Bad input ----------------------------------------------------------------------------------------------------
