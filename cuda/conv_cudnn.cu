@@ -103,7 +103,7 @@ struct Problem {
   Precision p;
   cudnnDataType_t data, compute;
   cudnnMathType_t math;  // requested; the chosen candidate's math type replaces it before a pass runs
-  bool strict_f32;       // f32 without TF32: only FMA-math candidates are acceptable
+  bool strict_f32;       // f32 without TF32: every candidate runs in CUDNN_FMA_MATH
   bool padded;           // input goes through conv_pad / conv_crop
   int64_t h, w;          // the input spatial size cuDNN sees (== H, W unless padded)
   int ph, pw;
@@ -178,27 +178,11 @@ std::map<Key, Choice>& cache() {
 Key make_key(Pass pass, const ConvGeom& g, const Problem& pr) {
   int dev = 0;
   check(cudaGetDevice(&dev), "cudaGetDevice (cuDNN algorithm cache)");
-  return {int64_t(pass),
-          dev,
-          int64_t(pr.data),
-          int64_t(pr.math),
-          g.B,
-          g.Cin,
-          pr.h,
-          pr.w,
-          g.Cout,
-          g.KH,
-          g.KW,
-          g.Hout,
-          g.Wout,
-          pr.ph,
-          pr.pw,
-          g.stride_h,
-          g.stride_w,
-          g.dilation_h,
-          g.dilation_w,
-          g.groups,
+  // clang-format off
+  return {int64_t(pass), dev, int64_t(pr.data), int64_t(pr.math), g.B, g.Cin, pr.h, pr.w, g.Cout, g.KH, g.KW,
+          g.Hout, g.Wout, pr.ph, pr.pw, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.groups,
           int64_t(pr.padded)};
+  // clang-format on
 }
 
 // A status that means "this algorithm cannot do this problem" (try the next candidate), not a failure.
@@ -234,17 +218,19 @@ void run_pass(const char* name, const Key& key, const Problem& pr, cudnnConvolut
   std::string tried;
   for (const Perf& perf : perfs) {
     if (perf.status != CUDNN_STATUS_SUCCESS) continue;
-    if (pr.strict_f32 && perf.mathType != CUDNN_FMA_MATH) continue;  // would allow TF32
+    // Exact f32 runs every candidate in FMA math (PyTorch asserts the heuristics return FMA there; forcing it
+    // keeps TF32 out even if they did not: an algorithm that cannot do FMA math then reports "not supported").
+    const cudnnMathType_t math = pr.strict_f32 ? CUDNN_FMA_MATH : perf.mathType;
     cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
     try {
-      s = attempt(int(perf.algo), perf.mathType);
+      s = attempt(int(perf.algo), math);
     } catch (const Error& e) {  // e.g. the workspace could not be allocated: try a leaner algorithm
       tried += cat(" algo ", int(perf.algo), ": ", e.what(), ";");
       continue;
     }
     if (s == CUDNN_STATUS_SUCCESS) {
       std::lock_guard<std::mutex> lock(g_cache_mutex);
-      cache()[key] = Choice{int(perf.algo), perf.mathType};
+      cache()[key] = Choice{int(perf.algo), math};
       return;
     }
     if (!unsupported(s)) check_cudnn(s, name);
