@@ -62,8 +62,8 @@ void validate(const Tensor& u, const Tensor& delta, const Tensor& A_log, const T
                                                             {"Cm", &Cm},       {"Dskip", &Dskip}, {"z", &z},
                                                             {"delta_bias", &delta_bias}};
   for (const auto& [name, t] : operands)
-    check(!t->defined() || t->device() == u.device(), "selective_scan: ", name, " is on ", t->device(),
-          " but u is on ", u.device());
+    if (t->defined())
+      check(t->device() == u.device(), "selective_scan: ", name, " is on ", t->device(), " but u is on ", u.device());
   check(u.dim() == 3, "selective_scan: u must be (B, D, L), got shape ", u.shape());
   check(A_log.dim() == 2, "selective_scan: A_log must be (D, N), got shape ", A_log.shape());
   const bool bf16 = u.dtype() == DType::bf16 && u.is_cuda();

@@ -156,7 +156,7 @@ Results reference(const Inputs& x) {
   std::vector<R> out(size_t(B * D * L)), last(size_t(B * D * N));
   k.forward<R>()(in, out.data(), last.data(), nullptr);
   std::vector<R> du(out.size()), ddelta(out.size()), dA(A.size()), dB(size_t(B * N * L)), dC(dB.size());
-  std::vector<R> dDskip(size_t(D)), dz(out.size()), ddelta_bias(size_t(D));
+  std::vector<R> dDskip(static_cast<size_t>(D)), dz(out.size()), ddelta_bias(static_cast<size_t>(D));
   cpu::ScanGrads<R> g;
   g.du = du.data(), g.ddelta = ddelta.data(), g.dA = dA.data(), g.dB = dB.data(), g.dC = dC.data();
   g.dDskip = c.Dskip ? dDskip.data() : nullptr, g.dz = c.z ? dz.data() : nullptr;
