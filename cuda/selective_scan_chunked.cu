@@ -37,6 +37,11 @@ template <class W>
 constexpr int kForwardThreads = sizeof(W) == 8 ? 256 : 128;
 template <class W>
 constexpr int kBackwardThreads = sizeof(W) == 8 ? 512 : 256;
+// Two resident backward blocks per SM for float (16 warps, at most 128 registers a thread): the backward is
+// latency-bound (about seven barriers per state and chunk), so occupancy beats the few spilled registers. The
+// double path exists for the tests and is left unconstrained.
+template <class W>
+constexpr int kBackwardMinBlocks = sizeof(W) == 8 ? 1 : 2;
 // Channels handled by one backward block: the dB/dC partial buffers hold B * ceil(D / kGroup) * N * L values each.
 constexpr int64_t kGroup = 8;
 
@@ -206,7 +211,7 @@ struct Partials {
 
 // Backward, block (b, channel group): see the file comment for the formulas.
 template <class In, class W, int NT, int K>
-__global__ __launch_bounds__(NT) void scan_chunked_backward_kernel(ScanArgs<In, W> p, const In* dout, const W* dlast,
+__global__ __launch_bounds__(NT, kBackwardMinBlocks<W>) void scan_chunked_backward_kernel(ScanArgs<In, W> p, const In* dout, const W* dlast,
                                                                     const W* ckpt, ScanGradArgs<In, W> g,
                                                                     int n_chunks, Partials<W> part) {
   using IO = ChunkIO<In, W, NT, K>;
@@ -241,27 +246,20 @@ __global__ __launch_bounds__(NT) void scan_chunked_backward_kernel(ScanArgs<In, 
     for (int c = n_chunks - 1; c >= 0; --c) {
       const int64_t t0 = int64_t(c) * kScanChunk;
       const int valid = int(L - t0 < kScanChunk ? L - t0 : kScanChunk);
-      W u[K], dt[K], dsp[K], gy[K], dzf[K];
+      // Live across the loop over n: u, dt, gy, du, ddt, y. The softplus and gate derivatives are needed only
+      // at the end of the chunk and are recomputed there from reloaded delta, z and dout (registers are the
+      // limit of this kernel's occupancy; the reloads hit L1/L2).
+      W u[K], dt[K], gy[K];
       IO::load(io, p.u + ch * L + t0, valid, u);
       IO::load(io, p.delta + ch * L + t0, valid, dt);
       IO::load(io, dout + ch * L + t0, valid, gy);
 #pragma unroll
-      for (int k = 0; k < K; ++k) {
-        const W raw = dt[k] + bias;
-        dt[k] = effective_delta(raw, p.softplus);
-        dsp[k] = p.softplus ? softplus_grad(raw) : W(1);
-        dzf[k] = W(0);
-      }
+      for (int k = 0; k < K; ++k) dt[k] = effective_delta(dt[k] + bias, p.softplus);
       if (p.z) {
-        // out = pre * silu(z): gy = dout * silu(z), dz = dout * pre * silu'(z), silu' = s (1 + z (1 - s)).
-        W z[K];
+        W z[K];  // out = pre * silu(z), so the gradient reaching pre is gy = dout * silu(z)
         IO::load(io, p.z + ch * L + t0, valid, z);
 #pragma unroll
-        for (int k = 0; k < K; ++k) {
-          const W s = sigmoid(z[k]);
-          dzf[k] = gy[k] * s * (W(1) + z[k] * (W(1) - s));
-          gy[k] *= z[k] * s;
-        }
+        for (int k = 0; k < K; ++k) gy[k] *= z[k] * sigmoid(z[k]);
       }
       W du[K], ddt[K], y[K];
 #pragma unroll
@@ -312,16 +310,27 @@ __global__ __launch_bounds__(NT) void scan_chunked_backward_kernel(ScanArgs<In, 
         __syncthreads();  // reduce_tmp and scan_tmp are free again
       }
 
-      W dz[K], ddelta[K];
+      W raw[K];  // delta + delta_bias: ddelta = ddt * softplus'(raw)
+      IO::load(io, p.delta + ch * L + t0, valid, raw);
 #pragma unroll
       for (int k = 0; k < K; ++k) {
-        ddelta[k] = ddt[k] * dsp[k];
-        if (tid * K + k < valid) sum_dbias += ddelta[k];
-        if (p.z) dz[k] = dzf[k] * (y[k] + u[k] * Dd);
+        ddt[k] *= p.softplus ? softplus_grad(raw[k] + bias) : W(1);
+        if (tid * K + k < valid) sum_dbias += ddt[k];
+      }
+      if (p.z) {
+        // dz = dout * pre * silu'(z), silu'(z) = s (1 + z (1 - s)), pre = y + u D; y now holds sum_n h C.
+        W z[K], dz[K];
+        IO::load(io, p.z + ch * L + t0, valid, z);
+        IO::load(io, dout + ch * L + t0, valid, dz);
+#pragma unroll
+        for (int k = 0; k < K; ++k) {
+          const W s = sigmoid(z[k]);
+          dz[k] *= (y[k] + u[k] * Dd) * s * (W(1) + z[k] * (W(1) - s));
+        }
+        IO::store(io, g.dz + ch * L + t0, valid, dz);
       }
       IO::store(io, g.du + ch * L + t0, valid, du);
-      IO::store(io, g.ddelta + ch * L + t0, valid, ddelta);
-      if (p.z) IO::store(io, g.dz + ch * L + t0, valid, dz);
+      IO::store(io, g.ddelta + ch * L + t0, valid, ddt);
     }
 
     const W dD_total = Reduce(reduce_tmp).Sum(sum_dD);
@@ -355,12 +364,21 @@ void sum_partials(const W* part, Out* out, int64_t outer, int64_t groups, int64_
 
 int chunks_of(int64_t L) { return int((L + kScanChunk - 1) / kScanChunk); }
 
+// Per-state carries live in dynamic shared memory (N or 2N values of W beside up to 17 KB of CUB storage), kept
+// under the 48 KB a block gets without opting in. Mamba uses N <= 16 (its kernels cap N at 256).
+constexpr int64_t kMaxN = 1024;
+void check_state_size(int64_t N) {
+  check(N <= kMaxN, "selective_scan cuda_chunked: d_state N = ", N, " exceeds the supported ", kMaxN,
+        " (use --kernel selective_scan=cuda_sequential)");
+}
+
 }  // namespace
 
 int64_t scan_chunked_checkpoint_elems(int64_t B, int64_t D, int64_t L, int64_t N) { return B * D * chunks_of(L) * N; }
 
 template <class In, class W>
 void scan_chunked_forward(const ScanArgs<In, W>& in, In* out, W* last_state, W* checkpoints) {
+  check_state_size(in.N);
   constexpr int NT = kForwardThreads<W>, K = int(kScanChunk) / NT;
   const size_t smem = size_t(in.N) * sizeof(W);
   scan_chunked_forward_kernel<In, W, NT, K>
@@ -373,6 +391,7 @@ void scan_chunked_backward(const ScanArgs<In, W>& in, const In* dout, const W* d
                            const ScanGradArgs<In, W>& g) {
   check(checkpoints != nullptr || in.L <= kScanChunk,
         "selective_scan cuda_chunked backward: the forward's chunk-boundary states are missing");
+  check_state_size(in.N);
   constexpr int NT = kBackwardThreads<W>, K = int(kScanChunk) / NT;
   const int64_t B = in.B, D = in.D, L = in.L, N = in.N;
   const int64_t n_groups = (D + kGroup - 1) / kGroup;
