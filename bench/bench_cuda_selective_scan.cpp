@@ -21,7 +21,6 @@
 #include "bench/bench_util.h"
 #include "engine/device.h"
 #include "engine/rng.h"
-#include "engine/safetensors.h"
 #include "ops/selective_scan.h"
 #ifdef HUBMAMBA_WITH_CUDA
 #include "cuda/runtime.h"
@@ -57,17 +56,14 @@ Options parse(int argc, char** argv) {
 
 #ifdef HUBMAMBA_WITH_CUDA
 
-// A device tensor of `dtype` with values randn * scale + shift (never all zero), converted on the host.
+// A device tensor of `dtype` with values randn * scale + shift (never all zero); bf16 is converted on the device.
 Tensor device_randn(const Shape& shape, DType dtype, uint64_t seed, double scale = 1.0, double shift = 0.0) {
   Generator gen(seed);
-  const std::vector<double> v = randn(shape, DType::f64, gen).to_vector<double>();
-  Tensor host = empty(shape, dtype);
-  for (size_t i = 0; i < v.size(); ++i) {
-    const double x = v[i] * scale + shift;
-    if (dtype == DType::bf16) static_cast<uint16_t*>(host.raw_data())[i] = float_to_bf16(float(x));
-    else host.data<float>()[i] = float(x);
-  }
-  return host.to(Device::cuda());
+  const Tensor host = randn(shape, DType::f32, gen);
+  float* p = host.data<float>();
+  for (int64_t i = 0; i < host.numel(); ++i) p[i] = float(p[i] * scale + shift);
+  const Tensor dev = host.to(Device::cuda());
+  return dtype == DType::bf16 ? dev.to(DType::bf16) : dev;
 }
 
 // Milliseconds of fn() on the stream, median of `reps` after two warm-ups.

@@ -7,6 +7,7 @@
 // autograd), and bad inputs fail with clear errors. Every test that touches the GPU skips without one.
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <limits>
 #include <vector>
 
@@ -66,16 +67,12 @@ std::vector<double> representable(std::vector<double> v, DType dtype) {
   return v;
 }
 
-// A CUDA tensor of `dtype` holding v (exactly representable values; bf16 bits are written on the host, so the
-// test depends on no bf16 conversion kernel).
+// A CUDA tensor of `dtype` holding v (exactly representable values). bf16 goes up as float32 and is converted on
+// the device (exact for bf16-representable values; the CPU has no bf16 loops).
 Tensor upload(const std::vector<double>& v, const Shape& shape, DType dtype) {
-  Tensor host = empty(shape, dtype);
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (dtype == DType::bf16) static_cast<uint16_t*>(host.raw_data())[i] = float_to_bf16(float(v[i]));
-    if (dtype == DType::f32) host.data<float>()[i] = float(v[i]);
-    if (dtype == DType::f64) host.data<double>()[i] = v[i];
-  }
-  return host.to(Device::cuda());
+  const Tensor host = from_vector<double>(v, shape).to(dtype == DType::f64 ? DType::f64 : DType::f32);
+  const Tensor dev = host.to(Device::cuda());
+  return dtype == DType::bf16 ? dev.to(DType::bf16) : dev;
 }
 
 Tensor poisoned(const Shape& shape, DType dtype) {
@@ -83,12 +80,9 @@ Tensor poisoned(const Shape& shape, DType dtype) {
                 dtype);
 }
 
+// Values of a CUDA tensor (bf16 widened to float32 on the device first).
 std::vector<double> download(const Tensor& t) {
-  const Tensor host = t.cpu().contiguous();
-  if (host.dtype() != DType::bf16) return host.to_vector<double>();
-  std::vector<double> v(size_t(host.numel()));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = bf16_to_float(static_cast<const uint16_t*>(host.raw_data())[i]);
-  return v;
+  return (t.dtype() == DType::bf16 ? t.detach().to(DType::f32) : t.detach()).cpu().to_vector<double>();
 }
 
 // |a - b| <= rtol * (max|ref| + |ref|) for every element (NaN fails).
