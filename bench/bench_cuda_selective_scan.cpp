@@ -40,16 +40,22 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const size_t eq = a.find('=');
-    check(a.rfind("--", 0) == 0 && eq != std::string::npos, "bench_cuda_selective_scan: expected --key=value, got ",
-          a);
+    check(a.rfind("--", 0) == 0 && eq != std::string::npos, "bench_cuda_selective_scan: expected --key=value, got ", a);
     const std::string key = a.substr(2, eq - 2), value = a.substr(eq + 1);
-    if (key == "reps") o.reps = std::stoi(value);
-    else if (key == "batch") o.B = std::stoll(value);
-    else if (key == "channels") o.D = std::stoll(value);
-    else if (key == "length") o.L = std::stoll(value);
-    else if (key == "state") o.N = std::stoll(value);
-    else if (key == "variants") o.variants = value;
-    else throw Error(cat("bench_cuda_selective_scan: unknown option --", key));
+    if (key == "reps")
+      o.reps = std::stoi(value);
+    else if (key == "batch")
+      o.B = std::stoll(value);
+    else if (key == "channels")
+      o.D = std::stoll(value);
+    else if (key == "length")
+      o.L = std::stoll(value);
+    else if (key == "state")
+      o.N = std::stoll(value);
+    else if (key == "variants")
+      o.variants = value;
+    else
+      throw Error(cat("bench_cuda_selective_scan: unknown option --", key));
   }
   return o;
 }
@@ -132,8 +138,9 @@ int bench_main(const Options& o) {
   std::vector<std::string> variants;
   std::stringstream ss(o.variants);
   for (std::string v; std::getline(ss, v, ',');) variants.push_back(v);
-  std::printf("selective scan fwd / fwd+bwd, B=%lld D=%lld L=%lld N=%lld, softplus + delta_bias + D + z, median of %d\n",
-              (long long)o.B, (long long)o.D, (long long)o.L, (long long)o.N, o.reps);
+  std::printf(
+      "selective scan fwd / fwd+bwd, B=%lld D=%lld L=%lld N=%lld, softplus + delta_bias + D + z, median of %d\n",
+      (long long)o.B, (long long)o.D, (long long)o.L, (long long)o.N, o.reps);
   std::map<std::string, Timing> results;
   std::string json = "{";
   for (const DType seq : {DType::f32, DType::bf16}) {

@@ -134,7 +134,7 @@ struct BlockReverseScan {
       out[k] = v;
       v = x[k].a * v + x[k].b;
     }
-    __syncthreads();  // every thread has read warp_total and carry
+    __syncthreads();                  // every thread has read warp_total and carry
     if (threadIdx.x == 0) carry = v;  // thread 0 ends after the chunk's first step
   }
 };
@@ -142,7 +142,7 @@ struct BlockReverseScan {
 // Forward, block (b, d): out (B, D, L), last_state (B, D, N) or null, ckpt (B, D, n_chunks, N) or null.
 template <class In, class W, int NT, int K>
 __global__ __launch_bounds__(NT) void scan_chunked_forward_kernel(ScanArgs<In, W> p, In* out, W* last_state, W* ckpt,
-                                                                   int n_chunks) {
+                                                                  int n_chunks) {
   using IO = ChunkIO<In, W, NT, K>;
   using Scan = cub::BlockScan<Pair<W>, NT, cub::BLOCK_SCAN_WARP_SCANS>;
   __shared__ typename IO::TempStorage io;
@@ -173,8 +173,7 @@ __global__ __launch_bounds__(NT) void scan_chunked_forward_kernel(ScanArgs<In, W
       Pair<W> x[K];
 #pragma unroll
       for (int k = 0; k < K; ++k)  // steps past the end are the identity map, so the carry is h_{L-1}
-        x[k] = int(threadIdx.x) * K + k < valid ? Pair<W>{exp_w(dt[k] * A), dt[k] * Bv[k] * u[k]}
-                                                 : Pair<W>{W(1), W(0)};
+        x[k] = int(threadIdx.x) * K + k < valid ? Pair<W>{exp_w(dt[k] * A), dt[k] * Bv[k] * u[k]} : Pair<W>{W(1), W(0)};
       ChunkCarry<W> carry{{W(1), h_chunk[n]}};
       Scan(scan_tmp).InclusiveScan(x, x, Compose<W>(), carry);  // x[k].b = h at step k
 #pragma unroll
@@ -211,9 +210,11 @@ struct Partials {
 
 // Backward, block (b, channel group): see the file comment for the formulas.
 template <class In, class W, int NT, int K>
-__global__ __launch_bounds__(NT, kBackwardMinBlocks<W>) void scan_chunked_backward_kernel(ScanArgs<In, W> p, const In* dout, const W* dlast,
-                                                                    const W* ckpt, ScanGradArgs<In, W> g,
-                                                                    int n_chunks, Partials<W> part) {
+__global__ __launch_bounds__(NT,
+                             kBackwardMinBlocks<W>) void scan_chunked_backward_kernel(ScanArgs<In, W> p, const In* dout,
+                                                                                      const W* dlast, const W* ckpt,
+                                                                                      ScanGradArgs<In, W> g,
+                                                                                      int n_chunks, Partials<W> part) {
   using IO = ChunkIO<In, W, NT, K>;
   using Scan = cub::BlockScan<Pair<W>, NT, cub::BLOCK_SCAN_WARP_SCANS>;
   using RScan = BlockReverseScan<W, NT, K>;
@@ -224,7 +225,7 @@ __global__ __launch_bounds__(NT, kBackwardMinBlocks<W>) void scan_chunked_backwa
   __shared__ typename Reduce::TempStorage reduce_tmp;
   extern __shared__ __align__(16) unsigned char smem_dyn[];
   W* q_carry = reinterpret_cast<W*>(smem_dyn);  // (N) adjoint entering the current chunk from the later one
-  W* dA_acc = q_carry + p.N;                     // (N) this channel's dA, summed over chunks
+  W* dA_acc = q_carry + p.N;                    // (N) this channel's dA, summed over chunks
 
   const int64_t L = p.L, N = p.N, D = p.D;
   const int64_t n_groups = (D + kGroup - 1) / kGroup;
@@ -285,7 +286,7 @@ __global__ __launch_bounds__(NT, kBackwardMinBlocks<W>) void scan_chunked_backwa
         const W h_start = c > 0 ? ckpt[(ch * n_chunks + c - 1) * N + n] : W(0);
         ChunkCarry<W> carry{{W(1), h_start}};
         Scan(scan_tmp).ExclusiveScan(fwd, fwd, Compose<W>(), carry);  // fwd[k].b = h_{t-1}
-        W q_next[K];  // q_{t+1}
+        W q_next[K];                                                  // q_{t+1}
         RScan::scan(rscan_tmp, rev, q_next, q_carry[n]);
 
         W dA_part = 0;
@@ -357,8 +358,8 @@ __global__ void sum_partials_kernel(const W* part, Out* out, int64_t outer, int6
 template <class W, class Out>
 void sum_partials(const W* part, Out* out, int64_t outer, int64_t groups, int64_t inner, const char* what) {
   constexpr int kThreads = 256;
-  sum_partials_kernel<W, Out><<<grid_for(outer * inner, kThreads), kThreads, 0, stream()>>>(part, out, outer, groups,
-                                                                                          inner);
+  sum_partials_kernel<W, Out>
+      <<<grid_for(outer * inner, kThreads), kThreads, 0, stream()>>>(part, out, outer, groups, inner);
   check_launch(what);
 }
 
@@ -418,7 +419,7 @@ template void scan_chunked_backward(const ScanArgs<float, float>&, const float*,
                                     const ScanGradArgs<float, float>&);
 template void scan_chunked_backward(const ScanArgs<double, double>&, const double*, const double*, const double*,
                                     const ScanGradArgs<double, double>&);
-template void scan_chunked_backward(const ScanArgs<bfloat16_t, float>&, const bfloat16_t*, const float*,
-                                    const float*, const ScanGradArgs<bfloat16_t, float>&);
+template void scan_chunked_backward(const ScanArgs<bfloat16_t, float>&, const bfloat16_t*, const float*, const float*,
+                                    const ScanGradArgs<bfloat16_t, float>&);
 
 }  // namespace hm::cuda

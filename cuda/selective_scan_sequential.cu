@@ -99,8 +99,7 @@ __global__ void scan_seq_backward_kernel(ScanArgs<In, W> p, const In* dout, cons
 
 // Thread (b, n, t): dB = sum_d hbar * delta * u,  dC = sum_d gy * h  (Bm, Cm are shared by all channels d).
 template <class In, class W>
-__global__ void scan_seq_dBC_kernel(ScanArgs<In, W> p, const In* dout, const W* hist, const W* hbar, In* dB,
-                                    In* dC) {
+__global__ void scan_seq_dBC_kernel(ScanArgs<In, W> p, const In* dout, const W* hist, const W* hbar, In* dB, In* dC) {
   const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;  // (b * N + n) * L + t
   const int64_t L = p.L, N = p.N, D = p.D;
   if (idx >= p.B * N * L) return;
@@ -176,16 +175,16 @@ void scan_sequential_backward(const ScanArgs<In, W>& in, const In* dout, const W
   Scratch<W> part_dD(B * D);       // (B, D)
   Scratch<W> part_dbias(B * D);    // (B, D)
   scan_seq_backward_kernel<In, W><<<blocks_for(B * D), kThreads, 0, stream()>>>(in, dout, dlast, checkpoints, g,
-                                                                                 hbar.ptr, part_dD.ptr, part_dbias.ptr);
+                                                                                hbar.ptr, part_dD.ptr, part_dbias.ptr);
   check_launch("scan_seq_backward_kernel");
-  scan_seq_dBC_kernel<In, W><<<blocks_for(B * N * L), kThreads, 0, stream()>>>(in, dout, checkpoints, hbar.ptr,
-                                                                               g.dB, g.dC);
+  scan_seq_dBC_kernel<In, W>
+      <<<blocks_for(B * N * L), kThreads, 0, stream()>>>(in, dout, checkpoints, hbar.ptr, g.dB, g.dC);
   check_launch("scan_seq_dBC_kernel");
   scan_seq_dA_kernel<In, W><<<blocks_for(D * N), kThreads, 0, stream()>>>(in, checkpoints, hbar.ptr, g.dA_log);
   check_launch("scan_seq_dA_kernel");
   if (g.dDskip || g.ddelta_bias) {
-    scan_seq_dD_kernel<W><<<blocks_for(D), kThreads, 0, stream()>>>(B, D, part_dD.ptr, part_dbias.ptr, g.dDskip,
-                                                                    g.ddelta_bias);
+    scan_seq_dD_kernel<W>
+        <<<blocks_for(D), kThreads, 0, stream()>>>(B, D, part_dD.ptr, part_dbias.ptr, g.dDskip, g.ddelta_bias);
     check_launch("scan_seq_dD_kernel");
   }
 }

@@ -58,9 +58,9 @@ void validate(const Tensor& u, const Tensor& delta, const Tensor& A_log, const T
               const Tensor& Dskip, const Tensor& z, const Tensor& delta_bias) {
   check(u.defined() && delta.defined() && A_log.defined() && Bm.defined() && Cm.defined(),
         "selective_scan: u, delta, A_log, Bm and Cm are required");
-  const std::pair<const char*, const Tensor*> operands[] = {{"delta", &delta}, {"A_log", &A_log}, {"Bm", &Bm},
-                                                            {"Cm", &Cm},       {"Dskip", &Dskip}, {"z", &z},
-                                                            {"delta_bias", &delta_bias}};
+  const std::pair<const char*, const Tensor*> operands[] = {
+      {"delta", &delta}, {"A_log", &A_log},          {"Bm", &Bm}, {"Cm", &Cm}, {"Dskip", &Dskip},
+      {"z", &z},         {"delta_bias", &delta_bias}};
   for (const auto& [name, t] : operands)
     if (t->defined())
       check(t->device() == u.device(), "selective_scan: ", name, " is on ", t->device(), " but u is on ", u.device());
@@ -134,10 +134,14 @@ Tensor negexp(const Tensor& A_log) {
 template <class F>
 void dispatch_cuda_scan(DType seq, F&& f) {
   switch (seq) {
-    case DType::f32: return f(float{}, float{});
-    case DType::f64: return f(double{}, double{});
-    case DType::bf16: return f(cuda::bfloat16_t{}, float{});
-    default: throw Error(cat("selective_scan: no CUDA kernels for ", seq));
+    case DType::f32:
+      return f(float{}, float{});
+    case DType::f64:
+      return f(double{}, double{});
+    case DType::bf16:
+      return f(cuda::bfloat16_t{}, float{});
+    default:
+      throw Error(cat("selective_scan: no CUDA kernels for ", seq));
   }
 }
 
@@ -148,12 +152,12 @@ T* device_ptr_or_null(const Tensor& t) {
 
 // The contiguous device tensors of one CUDA call (A_log itself: the kernels compute A = -exp(A_log) and dA_log).
 struct CudaScanTensors {
-  Tensor u, delta;      // (B, D, L)
-  Tensor A_log;         // (D, N)
-  Tensor Bm, Cm;        // (B, N, L)
-  Tensor Dskip;         // (D) or undefined
-  Tensor z;             // (B, D, L) or undefined
-  Tensor delta_bias;    // (D) or undefined
+  Tensor u, delta;    // (B, D, L)
+  Tensor A_log;       // (D, N)
+  Tensor Bm, Cm;      // (B, N, L)
+  Tensor Dskip;       // (D) or undefined
+  Tensor z;           // (B, D, L) or undefined
+  Tensor delta_bias;  // (D) or undefined
   bool softplus = false;
 
   template <class In, class W>
@@ -188,7 +192,7 @@ SelectiveScanResult selective_scan_cuda(const std::vector<Tensor>& inputs, bool 
   const DType seq = s.u.dtype(), wt = s.A_log.dtype();
 
   SelectiveScanResult r;
-  r.out = empty({B, D, L}, seq, dev);                                // (B, D, L)
+  r.out = empty({B, D, L}, seq, dev);                               // (B, D, L)
   if (return_last_state) r.last_state = empty({B, D, N}, wt, dev);  // (B, D, N)
   const int64_t n_ckpt = any_requires_grad(inputs) ? kernels.checkpoint_elems(B, D, L, N) : 0;
   const Tensor checkpoints = n_ckpt > 0 ? empty({n_ckpt}, wt, dev) : Tensor();  // variant-defined layout
@@ -207,7 +211,7 @@ SelectiveScanResult selective_scan_cuda(const std::vector<Tensor>& inputs, bool 
          [s, checkpoints, kernels, variant, return_last_state](const std::vector<Tensor>& g,
                                                                const std::vector<bool>& needs) {
            const DType seq = s.u.dtype(), wt = s.A_log.dtype();
-           const Tensor dout = g[0].to(seq).contiguous();                                  // (B, D, L)
+           const Tensor dout = g[0].to(seq).contiguous();                                 // (B, D, L)
            const Tensor dlast = return_last_state ? g[1].to(wt).contiguous() : Tensor();  // (B, D, N)
            auto like = [](const Tensor& t) { return t.defined() ? empty_like(t) : Tensor(); };
            Tensor du = like(s.u), ddelta = like(s.delta), dA_log = like(s.A_log), dB = like(s.Bm), dC = like(s.Cm);

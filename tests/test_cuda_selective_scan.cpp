@@ -7,8 +7,8 @@
 // autograd), and bad inputs fail with clear errors. Every test that touches the GPU skips without one.
 #include <cmath>
 #include <cstring>
-#include <string>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "engine/rng.h"
@@ -314,11 +314,10 @@ TEST(CudaSelectiveScan, OpMatchesCpuOpForwardAndBackward) {
     for (const std::string& v : selective_scan_cuda_table().variants()) {
       SCOPED_TRACE(v + " " + dtype_name(dtype));
       set_kernel_overrides("selective_scan=" + v);
-      const std::vector<Tensor> cpu_in = {
-          randn_param({B, D, L}, 31, dtype),      randn_param({B, D, L}, 32, dtype, 0.5),
-          randn_param({D, N}, 33, dtype, 0.5),    randn_param({B, N, L}, 34, dtype),
-          randn_param({B, N, L}, 35, dtype),      randn_param({D}, 36, dtype),
-          randn_param({B, D, L}, 37, dtype),      randn_param({D}, 38, dtype, 0.3)};
+      const std::vector<Tensor> cpu_in = {randn_param({B, D, L}, 31, dtype),   randn_param({B, D, L}, 32, dtype, 0.5),
+                                          randn_param({D, N}, 33, dtype, 0.5), randn_param({B, N, L}, 34, dtype),
+                                          randn_param({B, N, L}, 35, dtype),   randn_param({D}, 36, dtype),
+                                          randn_param({B, D, L}, 37, dtype),   randn_param({D}, 38, dtype, 0.3)};
       std::vector<Tensor> gpu_in;
       for (const Tensor& t : cpu_in) {
         Tensor g = t.detach().to(Device::cuda());
@@ -357,8 +356,8 @@ TEST(CudaSelectiveScan, OpBf16InputsKeepFloat32StateAndWeights) {
   const Inputs x = make_inputs(c, DType::bf16, 41);
   const int64_t B = c.B, D = c.D, L = c.L, N = c.N;
   const std::vector<std::pair<const std::vector<double>*, Shape>> parts = {
-      {&x.u, {B, D, L}}, {&x.delta, {B, D, L}}, {&x.A_log, {D, N}}, {&x.Bm, {B, N, L}},
-      {&x.Cm, {B, N, L}}, {&x.Dskip, {D}},      {&x.z, {B, D, L}},   {&x.bias, {D}}};
+      {&x.u, {B, D, L}},  {&x.delta, {B, D, L}}, {&x.A_log, {D, N}}, {&x.Bm, {B, N, L}},
+      {&x.Cm, {B, N, L}}, {&x.Dskip, {D}},       {&x.z, {B, D, L}},  {&x.bias, {D}}};
   const bool is_weight[] = {false, false, true, false, false, true, false, true};
   std::vector<Tensor> cpu_in, gpu_in;
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -392,12 +391,18 @@ TEST(CudaSelectiveScan, RejectsMixedDevicesAndDtypes) {
   const Device gpu = Device::cuda();
   const Tensor u = zeros({2, 3, 5}, DType::f32, gpu), A_log = zeros({3, 4}, DType::f32, gpu);
   const Tensor Bm = zeros({2, 4, 5}, DType::f32, gpu);
-  EXPECT_TRUE(throws_with([&] { selective_scan(u, zeros({2, 3, 5}), A_log, Bm, Bm); },
-                          "selective_scan: delta is on cpu but u is on cuda:0"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        selective_scan(u, zeros({2, 3, 5}), A_log, Bm, Bm);
+      },
+      "selective_scan: delta is on cpu but u is on cuda:0"));
   const Tensor ub = upload(std::vector<double>(30, 1.0), {2, 3, 5}, DType::bf16);
   const Tensor Bb = upload(std::vector<double>(40, 1.0), {2, 4, 5}, DType::bf16);
-  EXPECT_TRUE(throws_with([&] { selective_scan(ub, ub, zeros({3, 4}, DType::f64, gpu), Bb, Bb); },
-                          "A_log is float64 but u is bfloat16 (A_log, Dskip and delta_bias are float32"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        selective_scan(ub, ub, zeros({3, 4}, DType::f64, gpu), Bb, Bb);
+      },
+      "A_log is float64 but u is bfloat16 (A_log, Dskip and delta_bias are float32"));
   EXPECT_TRUE(throws_with([&] { selective_scan(ub, u, A_log, Bb, Bb); }, "delta is float32 but u is bfloat16"));
 }
 
