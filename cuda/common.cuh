@@ -13,14 +13,6 @@ namespace hm::cuda::detail {
 constexpr int kThreads = 256;  // threads per block of the elementwise kernels
 constexpr int kWarp = 32;
 
-// Blocks for a grid-stride loop over n items: one item per thread while that fits in 16 blocks per SM (twice what
-// an H100 SM keeps resident at 256 threads), after which every thread loops.
-inline unsigned grid_for(int64_t n, int threads = kThreads) {
-  const int64_t want = (n + threads - 1) / threads;
-  const int64_t cap = int64_t(sm_count()) * 16;
-  return unsigned(std::max<int64_t>(1, std::min(want, cap)));
-}
-
 // 16 bytes of T (float4 / double2) moved with one load or store: llm.c's Packed128.
 template <class T>
 struct alignas(16) Pack {
@@ -128,14 +120,10 @@ template <class WarpKernel, class BlockKernel, class... Args>
 void launch_rows(WarpKernel warp_kernel, BlockKernel block_kernel, int64_t rows, int64_t cols, const char* name,
                  Args... args) {
   if (rows == 0) return;
-  const int64_t cap = int64_t(sm_count()) * 16;
   if (cols <= kWarpRowMaxCols) {
-    const int64_t rows_per_block = kThreads / kWarp;
-    const unsigned grid = unsigned(std::min((rows + rows_per_block - 1) / rows_per_block, cap));
-    warp_kernel<<<grid, kThreads, 0, stream()>>>(args...);
+    warp_kernel<<<grid_for(rows * kWarp, kThreads), kThreads, 0, stream()>>>(args...);  // kThreads / 32 rows a block
   } else {
-    const unsigned grid = unsigned(std::min(rows, cap));
-    block_kernel<<<grid, kThreads, 0, stream()>>>(args...);
+    block_kernel<<<grid_for(rows * kThreads, kThreads), kThreads, 0, stream()>>>(args...);  // a row a block
   }
   check_launch(name);
 }

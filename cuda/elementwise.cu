@@ -12,7 +12,6 @@ namespace {
 
 using cpu::BinaryOp;
 using cpu::UnaryOp;
-using detail::grid_for;
 using detail::kThreads;
 using detail::Pack;
 
@@ -226,12 +225,11 @@ __global__ void unary_vec_kernel(const T* x, T* y, int64_t n, T p) {
 // x or y may be null: only the one cpu::backward_reads(OP) names is read.
 template <UnaryOp OP, class T>
 __global__ void unary_backward_kernel(const T* x, const T* y, const T* gy, T* gx, int64_t n, T p) {
-  constexpr cpu::BackwardReads kReads =
-      OP == UnaryOp::neg ? cpu::BackwardReads::none
-      : (OP == UnaryOp::exp || OP == UnaryOp::sqrt || OP == UnaryOp::tanh || OP == UnaryOp::sigmoid ||
-         OP == UnaryOp::relu)
-          ? cpu::BackwardReads::output
-          : cpu::BackwardReads::input;
+  constexpr cpu::BackwardReads kReads = OP == UnaryOp::neg ? cpu::BackwardReads::none
+                                        : (OP == UnaryOp::exp || OP == UnaryOp::sqrt || OP == UnaryOp::tanh ||
+                                           OP == UnaryOp::sigmoid || OP == UnaryOp::relu)
+                                            ? cpu::BackwardReads::output
+                                            : cpu::BackwardReads::input;
   for (int64_t i = thread_index(); i < n; i += thread_count()) {
     const T xi = kReads == cpu::BackwardReads::input ? x[i] : T(0);
     const T yi = kReads == cpu::BackwardReads::output ? y[i] : T(0);
@@ -253,7 +251,9 @@ bool all_aligned(const void* a, const void* b, const void* c) {
 template <class T>
 void binary_simple(BinaryOp op, const T* a, const T* b, T* out, int64_t n) {
   if (n == 0) return;
-  with_op(op, [&](auto k) { binary_kernel<decltype(k)::value><<<grid_for(n), kThreads, 0, stream()>>>(a, b, out, n); });
+  with_op(op, [&](auto k) {
+    binary_kernel<decltype(k)::value><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n);
+  });
   check_launch("binary_kernel");
 }
 
@@ -263,7 +263,7 @@ void binary_vec(BinaryOp op, const T* a, const T* b, T* out, int64_t n) {
   if (!all_aligned(a, b, out)) return binary_simple(op, a, b, out, n);
   const int64_t work = n / Pack<T>::kSize + 1;
   with_op(op, [&](auto k) {
-    binary_vec_kernel<decltype(k)::value><<<grid_for(work), kThreads, 0, stream()>>>(a, b, out, n);
+    binary_vec_kernel<decltype(k)::value><<<grid_for(work, kThreads), kThreads, 0, stream()>>>(a, b, out, n);
   });
   check_launch("binary_vec_kernel");
 }
@@ -273,7 +273,7 @@ void binary_row(BinaryOp op, const T* a, const T* b, T* out, int64_t rows, int64
   const int64_t n = rows * cols;
   if (n == 0) return;
   with_op(op, [&](auto k) {
-    binary_row_kernel<decltype(k)::value><<<grid_for(n), kThreads, 0, stream()>>>(a, b, out, n, cols);
+    binary_row_kernel<decltype(k)::value><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n, cols);
   });
   check_launch("binary_row_kernel");
 }
@@ -283,7 +283,7 @@ void binary_col(BinaryOp op, const T* a, const T* b, T* out, int64_t rows, int64
   const int64_t n = rows * cols;
   if (n == 0) return;
   with_op(op, [&](auto k) {
-    binary_col_kernel<decltype(k)::value><<<grid_for(n), kThreads, 0, stream()>>>(a, b, out, n, cols);
+    binary_col_kernel<decltype(k)::value><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n, cols);
   });
   check_launch("binary_col_kernel");
 }
@@ -292,7 +292,7 @@ template <class T>
 void binary_scalar_simple(BinaryOp op, const T* a, T s, T* out, int64_t n) {
   if (n == 0) return;
   with_op(op, [&](auto k) {
-    binary_scalar_kernel<decltype(k)::value><<<grid_for(n), kThreads, 0, stream()>>>(a, s, out, n);
+    binary_scalar_kernel<decltype(k)::value><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, s, out, n);
   });
   check_launch("binary_scalar_kernel");
 }
@@ -303,7 +303,7 @@ void binary_scalar_vec(BinaryOp op, const T* a, T s, T* out, int64_t n) {
   if (!detail::aligned16(a) || !detail::aligned16(out)) return binary_scalar_simple(op, a, s, out, n);
   const int64_t work = n / Pack<T>::kSize + 1;
   with_op(op, [&](auto k) {
-    binary_scalar_vec_kernel<decltype(k)::value><<<grid_for(work), kThreads, 0, stream()>>>(a, s, out, n);
+    binary_scalar_vec_kernel<decltype(k)::value><<<grid_for(work, kThreads), kThreads, 0, stream()>>>(a, s, out, n);
   });
   check_launch("binary_scalar_vec_kernel");
 }
@@ -312,7 +312,7 @@ template <class T>
 void binary_broadcast(BinaryOp op, const T* a, const T* b, T* out, int ndim, const int64_t* shape,
                       const int64_t* a_strides, const int64_t* b_strides) {
   hm::check(ndim >= 0 && ndim <= kMaxBroadcastDims, "cuda binary_broadcast: ", ndim, " dims, at most ",
-        kMaxBroadcastDims, " supported");
+            kMaxBroadcastDims, " supported");
   BroadcastParams g{};
   g.ndim = ndim;
   int64_t n = 1;
@@ -322,7 +322,7 @@ void binary_broadcast(BinaryOp op, const T* a, const T* b, T* out, int ndim, con
   }
   if (n == 0) return;
   with_op(op, [&](auto k) {
-    binary_broadcast_kernel<decltype(k)::value><<<grid_for(n), kThreads, 0, stream()>>>(a, b, out, n, g);
+    binary_broadcast_kernel<decltype(k)::value><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n, g);
   });
   check_launch("binary_broadcast_kernel");
 }
@@ -330,7 +330,9 @@ void binary_broadcast(BinaryOp op, const T* a, const T* b, T* out, int ndim, con
 template <class T>
 void unary_simple(UnaryOp op, const T* x, T* y, int64_t n, T param) {
   if (n == 0) return;
-  with_op(op, [&](auto k) { unary_kernel<decltype(k)::value><<<grid_for(n), kThreads, 0, stream()>>>(x, y, n, param); });
+  with_op(op, [&](auto k) {
+    unary_kernel<decltype(k)::value><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(x, y, n, param);
+  });
   check_launch("unary_kernel");
 }
 
@@ -340,7 +342,7 @@ void unary_vec(UnaryOp op, const T* x, T* y, int64_t n, T param) {
   if (!detail::aligned16(x) || !detail::aligned16(y)) return unary_simple(op, x, y, n, param);
   const int64_t work = n / Pack<T>::kSize + 1;
   with_op(op, [&](auto k) {
-    unary_vec_kernel<decltype(k)::value><<<grid_for(work), kThreads, 0, stream()>>>(x, y, n, param);
+    unary_vec_kernel<decltype(k)::value><<<grid_for(work, kThreads), kThreads, 0, stream()>>>(x, y, n, param);
   });
   check_launch("unary_vec_kernel");
 }
@@ -349,7 +351,7 @@ template <class T>
 void unary_backward_simple(UnaryOp op, const T* x, const T* y, const T* gy, T* gx, int64_t n, T param) {
   if (n == 0) return;
   with_op(op, [&](auto k) {
-    unary_backward_kernel<decltype(k)::value><<<grid_for(n), kThreads, 0, stream()>>>(x, y, gy, gx, n, param);
+    unary_backward_kernel<decltype(k)::value><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(x, y, gy, gx, n, param);
   });
   check_launch("unary_backward_kernel");
 }
@@ -357,22 +359,22 @@ void unary_backward_simple(UnaryOp op, const T* x, const T* y, const T* gy, T* g
 template <class T>
 void where(const uint8_t* cond, const T* a, const T* b, T* out, int64_t n) {
   if (n == 0) return;
-  where_kernel<<<grid_for(n), kThreads, 0, stream()>>>(cond, a, b, out, n);
+  where_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(cond, a, b, out, n);
   check_launch("where_kernel");
 }
 
-#define HM_INSTANTIATE(T)                                                                                        \
-  template void binary_simple<T>(BinaryOp, const T*, const T*, T*, int64_t);                                      \
-  template void binary_vec<T>(BinaryOp, const T*, const T*, T*, int64_t);                                         \
-  template void binary_row<T>(BinaryOp, const T*, const T*, T*, int64_t, int64_t);                                \
-  template void binary_col<T>(BinaryOp, const T*, const T*, T*, int64_t, int64_t);                                \
-  template void binary_scalar_simple<T>(BinaryOp, const T*, T, T*, int64_t);                                      \
-  template void binary_scalar_vec<T>(BinaryOp, const T*, T, T*, int64_t);                                         \
-  template void binary_broadcast<T>(BinaryOp, const T*, const T*, T*, int, const int64_t*, const int64_t*,        \
-                                    const int64_t*);                                                              \
-  template void unary_simple<T>(UnaryOp, const T*, T*, int64_t, T);                                               \
-  template void unary_vec<T>(UnaryOp, const T*, T*, int64_t, T);                                                  \
-  template void unary_backward_simple<T>(UnaryOp, const T*, const T*, const T*, T*, int64_t, T);                  \
+#define HM_INSTANTIATE(T)                                                                                  \
+  template void binary_simple<T>(BinaryOp, const T*, const T*, T*, int64_t);                               \
+  template void binary_vec<T>(BinaryOp, const T*, const T*, T*, int64_t);                                  \
+  template void binary_row<T>(BinaryOp, const T*, const T*, T*, int64_t, int64_t);                         \
+  template void binary_col<T>(BinaryOp, const T*, const T*, T*, int64_t, int64_t);                         \
+  template void binary_scalar_simple<T>(BinaryOp, const T*, T, T*, int64_t);                               \
+  template void binary_scalar_vec<T>(BinaryOp, const T*, T, T*, int64_t);                                  \
+  template void binary_broadcast<T>(BinaryOp, const T*, const T*, T*, int, const int64_t*, const int64_t*, \
+                                    const int64_t*);                                                       \
+  template void unary_simple<T>(UnaryOp, const T*, T*, int64_t, T);                                        \
+  template void unary_vec<T>(UnaryOp, const T*, T*, int64_t, T);                                           \
+  template void unary_backward_simple<T>(UnaryOp, const T*, const T*, const T*, T*, int64_t, T);           \
   template void where<T>(const uint8_t*, const T*, const T*, T*, int64_t);
 HM_INSTANTIATE(float)
 HM_INSTANTIATE(double)

@@ -40,14 +40,14 @@ __global__ void glu_backward_kernel(const T* dy, const T* x, T* dx, int64_t P, i
 template <class T>
 void glu_forward(const T* x, T* y, int64_t P, int64_t n) {
   if (P * n == 0) return;
-  glu_forward_kernel<<<detail::grid_for(P * n), detail::kThreads, 0, stream()>>>(x, y, P, n);
+  glu_forward_kernel<<<grid_for(P * n, detail::kThreads), detail::kThreads, 0, stream()>>>(x, y, P, n);
   check_launch("glu_forward_kernel");
 }
 
 template <class T>
 void glu_backward(const T* dy, const T* x, T* dx, int64_t P, int64_t n) {
   if (P * n == 0) return;
-  glu_backward_kernel<<<detail::grid_for(P * n), detail::kThreads, 0, stream()>>>(dy, x, dx, P, n);
+  glu_backward_kernel<<<grid_for(P * n, detail::kThreads), detail::kThreads, 0, stream()>>>(dy, x, dx, P, n);
   check_launch("glu_backward_kernel");
 }
 

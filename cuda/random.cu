@@ -59,8 +59,8 @@ void dropout(const T* x, T* y, T* mask, int64_t n, double p, uint64_t key, uint6
   // rounded on the host exactly as the CPU kernel rounds it.
   const uint64_t threshold = uint64_t(std::ldexp(p, 32));
   const T scale = p < 1 ? T(1.0 / (1.0 - p)) : T(0);
-  dropout_kernel<<<detail::grid_for((n + 3) / 4), detail::kThreads, 0, stream()>>>(x, y, mask, n, threshold, scale,
-                                                                                     key, counter);
+  dropout_kernel<<<grid_for((n + 3) / 4, detail::kThreads), detail::kThreads, 0, stream()>>>(x, y, mask, n, threshold,
+                                                                                             scale, key, counter);
   check_launch("dropout_kernel");
 }
 

@@ -114,8 +114,8 @@ void reduce_cols(ReduceOp op, const T* x, T* out, int64_t outer, int64_t rows, i
 template <class T>
 void max_backward_rows(const T* x, const T* m, const T* g, T* gx, int64_t rows, int64_t cols) {
   if (cols == 0) return;
-  detail::launch_rows(max_backward_kernel<true, T>, max_backward_kernel<false, T>, rows, cols, "max_backward_kernel",
-                      x, m, g, gx, rows, cols);
+  detail::launch_rows(max_backward_kernel<true, T>, max_backward_kernel<false, T>, rows, cols, "max_backward_kernel", x,
+                      m, g, gx, rows, cols);
 }
 
 template void reduce_rows<float>(ReduceOp, const float*, float*, int64_t, int64_t);

@@ -57,8 +57,8 @@ void softmax(SoftmaxOp op, const T* x, T* y, int64_t rows, int64_t cols) {
   switch (op) {
     case SoftmaxOp::softmax:
       return detail::launch_rows(softmax_kernel<true, SoftmaxOp::softmax, T>,
-                                 softmax_kernel<false, SoftmaxOp::softmax, T>, rows, cols, "softmax_kernel", x, y,
-                                 rows, cols);
+                                 softmax_kernel<false, SoftmaxOp::softmax, T>, rows, cols, "softmax_kernel", x, y, rows,
+                                 cols);
     case SoftmaxOp::log_softmax:
       return detail::launch_rows(softmax_kernel<true, SoftmaxOp::log_softmax, T>,
                                  softmax_kernel<false, SoftmaxOp::log_softmax, T>, rows, cols, "softmax_kernel", x, y,
@@ -76,8 +76,8 @@ void softmax_backward(SoftmaxOp op, const T* y, const T* gy, T* gx, int64_t rows
   hm::check(op != SoftmaxOp::logsumexp, "cuda softmax_backward: logsumexp's backward is composed in ops/softmax.cpp");
   if (op == SoftmaxOp::softmax)
     detail::launch_rows(softmax_backward_kernel<true, SoftmaxOp::softmax, T>,
-                        softmax_backward_kernel<false, SoftmaxOp::softmax, T>, rows, cols, "softmax_backward_kernel",
-                        y, gy, gx, rows, cols);
+                        softmax_backward_kernel<false, SoftmaxOp::softmax, T>, rows, cols, "softmax_backward_kernel", y,
+                        gy, gx, rows, cols);
   else
     detail::launch_rows(softmax_backward_kernel<true, SoftmaxOp::log_softmax, T>,
                         softmax_backward_kernel<false, SoftmaxOp::log_softmax, T>, rows, cols,
