@@ -363,21 +363,30 @@ void where(const uint8_t* cond, const T* a, const T* b, T* out, int64_t n) {
   check_launch("where_kernel");
 }
 
-#define HM_INSTANTIATE(T)                                                                                  \
-  template void binary_simple<T>(BinaryOp, const T*, const T*, T*, int64_t);                               \
-  template void binary_vec<T>(BinaryOp, const T*, const T*, T*, int64_t);                                  \
-  template void binary_row<T>(BinaryOp, const T*, const T*, T*, int64_t, int64_t);                         \
-  template void binary_col<T>(BinaryOp, const T*, const T*, T*, int64_t, int64_t);                         \
-  template void binary_scalar_simple<T>(BinaryOp, const T*, T, T*, int64_t);                               \
-  template void binary_scalar_vec<T>(BinaryOp, const T*, T, T*, int64_t);                                  \
-  template void binary_broadcast<T>(BinaryOp, const T*, const T*, T*, int, const int64_t*, const int64_t*, \
-                                    const int64_t*);                                                       \
-  template void unary_simple<T>(UnaryOp, const T*, T*, int64_t, T);                                        \
-  template void unary_vec<T>(UnaryOp, const T*, T*, int64_t, T);                                           \
-  template void unary_backward_simple<T>(UnaryOp, const T*, const T*, const T*, T*, int64_t, T);           \
-  template void where<T>(const uint8_t*, const T*, const T*, T*, int64_t);
-HM_INSTANTIATE(float)
-HM_INSTANTIATE(double)
-#undef HM_INSTANTIATE
+template void binary_simple<float>(BinaryOp, const float*, const float*, float*, int64_t);
+template void binary_vec<float>(BinaryOp, const float*, const float*, float*, int64_t);
+template void binary_row<float>(BinaryOp, const float*, const float*, float*, int64_t, int64_t);
+template void binary_col<float>(BinaryOp, const float*, const float*, float*, int64_t, int64_t);
+template void binary_scalar_simple<float>(BinaryOp, const float*, float, float*, int64_t);
+template void binary_scalar_vec<float>(BinaryOp, const float*, float, float*, int64_t);
+template void binary_broadcast<float>(BinaryOp, const float*, const float*, float*, int, const int64_t*, const int64_t*,
+                                      const int64_t*);
+template void unary_simple<float>(UnaryOp, const float*, float*, int64_t, float);
+template void unary_vec<float>(UnaryOp, const float*, float*, int64_t, float);
+template void unary_backward_simple<float>(UnaryOp, const float*, const float*, const float*, float*, int64_t, float);
+template void where<float>(const uint8_t*, const float*, const float*, float*, int64_t);
+template void binary_simple<double>(BinaryOp, const double*, const double*, double*, int64_t);
+template void binary_vec<double>(BinaryOp, const double*, const double*, double*, int64_t);
+template void binary_row<double>(BinaryOp, const double*, const double*, double*, int64_t, int64_t);
+template void binary_col<double>(BinaryOp, const double*, const double*, double*, int64_t, int64_t);
+template void binary_scalar_simple<double>(BinaryOp, const double*, double, double*, int64_t);
+template void binary_scalar_vec<double>(BinaryOp, const double*, double, double*, int64_t);
+template void binary_broadcast<double>(BinaryOp, const double*, const double*, double*, int, const int64_t*,
+                                       const int64_t*, const int64_t*);
+template void unary_simple<double>(UnaryOp, const double*, double*, int64_t, double);
+template void unary_vec<double>(UnaryOp, const double*, double*, int64_t, double);
+template void unary_backward_simple<double>(UnaryOp, const double*, const double*, const double*, double*, int64_t,
+                                            double);
+template void where<double>(const uint8_t*, const double*, const double*, double*, int64_t);
 
 }  // namespace hm::cuda

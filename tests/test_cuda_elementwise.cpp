@@ -59,7 +59,7 @@ std::vector<T> random_values(int64_t n, uint64_t seed, double scale = 1.0, bool 
 // A device copy of v starting `shift` elements into its allocation (shift 1 breaks 16-byte alignment).
 template <class T>
 Tensor to_device(const std::vector<T>& v, int64_t shift = 0) {
-  std::vector<T> padded(size_t(shift), T(0));
+  std::vector<T> padded(static_cast<size_t>(shift), T(0));
   padded.insert(padded.end(), v.begin(), v.end());
   const int64_t n = int64_t(padded.size());
   return from_vector(padded, {n}).to(Device::cuda()).slice(0, shift, n);
@@ -124,7 +124,7 @@ void binary_conformance() {
         for (int64_t shift : {0, 1}) {
           SCOPED_TRACE("n " + std::to_string(n) + " shift " + std::to_string(shift));
           const auto a = random_values<T>(n, 1 + n), b = random_values<T>(n, 2 + n, 1.0, true);
-          std::vector<T> ref(size_t(n));
+          std::vector<T> ref(static_cast<size_t>(n));
           ref_same(op, a.data(), b.data(), ref.data(), n);
           const Tensor da = to_device(a, shift), db = to_device(b), out = nan_device<T>(n, shift);
           k.same(op, da.device_data<T>(), db.device_data<T>(), out.device_data<T>(), n);
@@ -139,7 +139,7 @@ void binary_conformance() {
         SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols));
         const auto a = random_values<T>(rows * cols, 3), br = random_values<T>(cols, 4, 1.0, true),
                    bc = random_values<T>(rows, 5, 1.0, true);
-        std::vector<T> ref(size_t(rows * cols));
+        std::vector<T> ref(static_cast<size_t>(rows * cols));
         const Tensor da = to_device(a), dbr = to_device(br), dbc = to_device(bc);
         ref_row(op, a.data(), br.data(), ref.data(), rows, cols);
         Tensor out = nan_device<T>(rows * cols);
@@ -175,13 +175,13 @@ void binary_conformance() {
     // where
     for (int64_t n : kSizes) {
       const auto a = random_values<T>(n, 9), b = random_values<T>(n, 10);
-      std::vector<uint8_t> c(size_t(n));
+      std::vector<uint8_t> c(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) c[size_t(i)] = uint8_t((i * 7) % 3 == 0 ? 1 + i % 5 : 0);
-      std::vector<T> ref(size_t(n));
+      std::vector<T> ref(static_cast<size_t>(n));
       cpu::scalar::where(c.data(), a.data(), b.data(), ref.data(), n);
-      const Tensor dc = from_vector(c, {n}).to(Device::cuda()), out = nan_device<T>(n);
-      k.where(dc.device_data<uint8_t>(), to_device(a).device_data<T>(), to_device(b).device_data<T>(),
-              out.device_data<T>(), n);
+      const Tensor dc = from_vector(c, {n}).to(Device::cuda()), da = to_device(a), db = to_device(b);
+      const Tensor out = nan_device<T>(n);
+      k.where(dc.device_data<uint8_t>(), da.device_data<T>(), db.device_data<T>(), out.device_data<T>(), n);
       EXPECT_EQ(host<T>(out), ref) << "where n " << n;
     }
   });
@@ -212,7 +212,7 @@ void unary_conformance() {
               x[4] = T(30), x[5] = T(-30), x[6] = T(20.5);
             }
             const auto gy = random_values<T>(n, 12);
-            std::vector<T> y(size_t(n)), gx(size_t(n));
+            std::vector<T> y(static_cast<size_t>(n)), gx(static_cast<size_t>(n));
             ref_fwd(op, x.data(), y.data(), n, T(param));
             ref_bwd(op, x.data(), y.data(), gy.data(), gx.data(), n, T(param));
             const Tensor dx = to_device(x, shift), dy = to_device(y), dgy = to_device(gy);
@@ -243,11 +243,11 @@ void reduce_conformance() {
       SCOPED_TRACE(cpu::op_name(op));
       // Rows: warp per row up to 1024 columns, block per row above.
       for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{
-               {1, 1}, {1, 7}, {5, 1}, {3, 33}, {1000, 100}, {7, 1024}, {7, 1025}, {3, 100003}}) {
+               {1, 1}, {1, 7}, {5, 1}, {3, 33}, {1000, 100}, {7, 1024}, {7, 1025}, {3, 100003}, {1, 1000003}}) {
         SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols));
         auto x = random_values<T>(rows * cols, 21 + cols);
         if (op == ReduceOp::max && rows * cols > 50) x[37] = std::numeric_limits<T>::quiet_NaN();
-        std::vector<T> ref(size_t(rows));
+        std::vector<T> ref(static_cast<size_t>(rows));
         ref_rows(op, x.data(), ref.data(), rows, cols);
         const Tensor dx = to_device(x), out = nan_device<T>(rows);
         k.rows(op, dx.device_data<T>(), out.device_data<T>(), rows, cols);
@@ -258,7 +258,7 @@ void reduce_conformance() {
                {1, 1, 1}, {1, 5, 3}, {3, 7, 33}, {2, 1000, 65}, {70000, 3, 2}, {1, 100000, 5}}) {
         SCOPED_TRACE(std::to_string(outer) + "x" + std::to_string(rows) + "x" + std::to_string(cols));
         const auto x = random_values<T>(outer * rows * cols, 23);
-        std::vector<T> ref(size_t(outer * cols));
+        std::vector<T> ref(static_cast<size_t>(outer * cols));
         for (int64_t o = 0; o < outer; ++o)
           ref_cols(op, x.data() + o * rows * cols, ref.data() + o * cols, rows, cols, cols);
         const Tensor dx = to_device(x), out = nan_device<T>(outer * cols);
@@ -272,13 +272,12 @@ void reduce_conformance() {
       auto x = random_values<T>(rows * cols, 25);
       for (int64_t r = 0; r < rows && cols > 3; ++r) x[size_t(r * cols + 1)] = x[size_t(r * cols + cols - 1)] = T(9);
       if (cols > 3) x[size_t(2)] = std::numeric_limits<T>::quiet_NaN();
-      std::vector<T> m(size_t(rows)), gx(size_t(rows * cols));
+      std::vector<T> m(static_cast<size_t>(rows)), gx(static_cast<size_t>(rows * cols));
       const auto g = random_values<T>(rows, 26);
       cpu::scalar::reduce_rows(ReduceOp::max, x.data(), m.data(), rows, cols);
       cpu::scalar::max_backward_rows(x.data(), m.data(), g.data(), gx.data(), rows, cols);
-      const Tensor out = nan_device<T>(rows * cols);
-      k.max_backward(to_device(x).device_data<T>(), to_device(m).device_data<T>(), to_device(g).device_data<T>(),
-                     out.device_data<T>(), rows, cols);
+      const Tensor dx = to_device(x), dm = to_device(m), dg = to_device(g), out = nan_device<T>(rows * cols);
+      k.max_backward(dx.device_data<T>(), dm.device_data<T>(), dg.device_data<T>(), out.device_data<T>(), rows, cols);
       EXPECT_EQ(host<T>(out), gx);
     }
   });
@@ -309,7 +308,7 @@ void softmax_conformance() {
       for (SoftmaxOp op : {SoftmaxOp::softmax, SoftmaxOp::log_softmax, SoftmaxOp::logsumexp}) {
         SCOPED_TRACE(cpu::op_name(op));
         const int64_t ny = op == SoftmaxOp::logsumexp ? rows : rows * cols;
-        std::vector<T> ref(size_t(ny));
+        std::vector<T> ref(static_cast<size_t>(ny));
         ref_fwd(op, x.data(), ref.data(), rows, cols);
         const Tensor out = nan_device<T>(ny);
         k.forward(op, dx.device_data<T>(), out.device_data<T>(), rows, cols);
@@ -318,11 +317,11 @@ void softmax_conformance() {
       const auto xf = random_values<T>(rows * cols, 32, 3.0), gy = random_values<T>(rows * cols, 33);
       for (SoftmaxOp op : {SoftmaxOp::softmax, SoftmaxOp::log_softmax}) {
         SCOPED_TRACE(std::string("backward ") + cpu::op_name(op));
-        std::vector<T> y(size_t(rows * cols)), gx(size_t(rows * cols));
+        std::vector<T> y(static_cast<size_t>(rows * cols)), gx(static_cast<size_t>(rows * cols));
         ref_fwd(op, xf.data(), y.data(), rows, cols);
         ref_bwd(op, y.data(), gy.data(), gx.data(), rows, cols);
-        const Tensor out = nan_device<T>(rows * cols);
-        k.backward(op, to_device(y).device_data<T>(), to_device(gy).device_data<T>(), out.device_data<T>(), rows, cols);
+        const Tensor dy = to_device(y), dgy = to_device(gy), out = nan_device<T>(rows * cols);
+        k.backward(op, dy.device_data<T>(), dgy.device_data<T>(), out.device_data<T>(), rows, cols);
         EXPECT_TRUE(close(host<T>(out), gx, kTol<T>)) << "backward";
       }
     }
@@ -343,7 +342,7 @@ void glu_conformance() {
     for (auto [P, n] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 7}, {1000, 129}, {1, 100001}}) {
       SCOPED_TRACE(std::to_string(P) + " spans of " + std::to_string(n));
       const auto x = random_values<T>(P * 2 * n, 51, 10.0), dy = random_values<T>(P * n, 52);
-      std::vector<T> y(size_t(P * n)), dx(size_t(P * 2 * n));
+      std::vector<T> y(static_cast<size_t>(P * n)), dx(static_cast<size_t>(P * 2 * n));
       for (int64_t p = 0; p < P; ++p) {
         const T* a = x.data() + p * 2 * n;
         ref_fwd(a, a + n, n, y.data() + p * n);
@@ -352,7 +351,8 @@ void glu_conformance() {
       const Tensor dxx = to_device(x), out = nan_device<T>(P * n), gout = nan_device<T>(P * 2 * n);
       k.forward(dxx.device_data<T>(), out.device_data<T>(), P, n);
       EXPECT_TRUE(close(host<T>(out), y, kTol<T>)) << "forward";
-      k.backward(to_device(dy).device_data<T>(), dxx.device_data<T>(), gout.device_data<T>(), P, n);
+      const Tensor ddy = to_device(dy);
+      k.backward(ddy.device_data<T>(), dxx.device_data<T>(), gout.device_data<T>(), P, n);
       EXPECT_TRUE(close(host<T>(gout), dx, kTol<T>)) << "backward";
     }
   });
@@ -374,10 +374,11 @@ void dropout_conformance() {
         SCOPED_TRACE("n " + std::to_string(n) + " p " + std::to_string(p));
         const uint64_t key = 0x9E3779B97F4A7C15ull, counter = (uint64_t(1) << 32) - 3;  // counter crosses 2^32
         const auto x = random_values<T>(n, 61);
-        std::vector<T> y(size_t(n)), mask(size_t(n));
+        std::vector<T> y(static_cast<size_t>(n)), mask(static_cast<size_t>(n));
         ref(x.data(), y.data(), mask.data(), n, p, key, counter);
         const Tensor dy = nan_device<T>(n), dmask = nan_device<T>(n);
-        k(to_device(x).device_data<T>(), dy.device_data<T>(), dmask.device_data<T>(), n, p, key, counter);
+        const Tensor dx = to_device(x);
+        k(dx.device_data<T>(), dy.device_data<T>(), dmask.device_data<T>(), n, p, key, counter);
         const std::vector<T> gy = host<T>(dy), gm = host<T>(dmask);
         EXPECT_EQ(std::memcmp(gm.data(), mask.data(), size_t(n) * sizeof(T)), 0) << "mask differs";
         EXPECT_EQ(std::memcmp(gy.data(), y.data(), size_t(n) * sizeof(T)), 0) << "output differs";
@@ -399,7 +400,7 @@ void cpu_dropout_conformance() {
     const int64_t n = 40001;
     const double p = 0.3;
     const auto x = random_values<T>(n, 71);
-    std::vector<T> y(size_t(n)), mask(size_t(n)), mask2(size_t(n));
+    std::vector<T> y(static_cast<size_t>(n)), mask(static_cast<size_t>(n)), mask2(static_cast<size_t>(n));
     fn(x.data(), y.data(), mask.data(), n, p, 5, 0);
     fn(x.data(), y.data(), mask2.data(), n, p, 5, uint64_t(n));
     int64_t kept = 0;

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "engine/strided.h"
+#include "ops/grad_scale.h"
 #include "ops/ops.h"
 #include "tests/test_util.h"
 
