@@ -149,14 +149,16 @@ __global__ void binary_vec_kernel(const T* a, const T* b, T* out, int64_t n) {
   for (int64_t i = packs * P::kSize + thread_index(); i < n; i += thread_count()) out[i] = apply<OP>(a[i], b[i]);
 }
 
-template <BinaryOp OP, class T>
+// The row / col / broadcast kernels divide the element index by sizes; Index is uint32_t when every index fits
+// (32-bit division is several times cheaper than the emulated 64-bit one), int64_t otherwise.
+template <BinaryOp OP, class T, class Index>
 __global__ void binary_row_kernel(const T* a, const T* b, T* out, int64_t n, int64_t cols) {
-  for (int64_t i = thread_index(); i < n; i += thread_count()) out[i] = apply<OP>(a[i], b[i % cols]);
+  for (int64_t i = thread_index(); i < n; i += thread_count()) out[i] = apply<OP>(a[i], b[Index(i) % Index(cols)]);
 }
 
-template <BinaryOp OP, class T>
+template <BinaryOp OP, class T, class Index>
 __global__ void binary_col_kernel(const T* a, const T* b, T* out, int64_t n, int64_t cols) {
-  for (int64_t i = thread_index(); i < n; i += thread_count()) out[i] = apply<OP>(a[i], b[i / cols]);
+  for (int64_t i = thread_index(); i < n; i += thread_count()) out[i] = apply<OP>(a[i], b[Index(i) / Index(cols)]);
 }
 
 template <BinaryOp OP, class T>
@@ -186,16 +188,17 @@ struct BroadcastParams {
   int64_t b_strides[kMaxBroadcastDims];
 };
 
-template <BinaryOp OP, class T>
+template <BinaryOp OP, class T, class Index>
 __global__ void binary_broadcast_kernel(const T* a, const T* b, T* out, int64_t n, BroadcastParams g) {
   for (int64_t i = thread_index(); i < n; i += thread_count()) {
-    // Row-major coordinates of output element i, innermost dim first.
-    int64_t rest = i, oa = 0, ob = 0;
+    // Row-major coordinates of output element i, innermost dim first; offsets in 64 bits (views of big storages).
+    Index rest = Index(i);
+    int64_t oa = 0, ob = 0;
     for (int d = g.ndim - 1; d >= 0; --d) {
-      const int64_t c = rest % g.shape[d];
-      rest /= g.shape[d];
-      oa += c * g.a_strides[d];
-      ob += c * g.b_strides[d];
+      const Index size = Index(g.shape[d]), c = rest % size;
+      rest /= size;
+      oa += int64_t(c) * g.a_strides[d];
+      ob += int64_t(c) * g.b_strides[d];
     }
     out[i] = apply<OP>(a[oa], b[ob]);
   }
@@ -242,6 +245,9 @@ __global__ void where_kernel(const uint8_t* cond, const T* a, const T* b, T* out
   for (int64_t i = thread_index(); i < n; i += thread_count()) out[i] = cond[i] ? a[i] : b[i];
 }
 
+// Every element index of an n-element output fits 32 bits.
+bool fits_32bit(int64_t n) { return n <= int64_t(INT32_MAX); }
+
 bool all_aligned(const void* a, const void* b, const void* c) {
   return detail::aligned16(a) && detail::aligned16(b) && detail::aligned16(c);
 }
@@ -273,7 +279,12 @@ void binary_row(BinaryOp op, const T* a, const T* b, T* out, int64_t rows, int64
   const int64_t n = rows * cols;
   if (n == 0) return;
   with_op(op, [&](auto k) {
-    binary_row_kernel<decltype(k)::value><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n, cols);
+    if (fits_32bit(n))
+      binary_row_kernel<decltype(k)::value, T, uint32_t>
+          <<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n, cols);
+    else
+      binary_row_kernel<decltype(k)::value, T, int64_t>
+          <<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n, cols);
   });
   check_launch("binary_row_kernel");
 }
@@ -283,7 +294,12 @@ void binary_col(BinaryOp op, const T* a, const T* b, T* out, int64_t rows, int64
   const int64_t n = rows * cols;
   if (n == 0) return;
   with_op(op, [&](auto k) {
-    binary_col_kernel<decltype(k)::value><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n, cols);
+    if (fits_32bit(n))
+      binary_col_kernel<decltype(k)::value, T, uint32_t>
+          <<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n, cols);
+    else
+      binary_col_kernel<decltype(k)::value, T, int64_t>
+          <<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n, cols);
   });
   check_launch("binary_col_kernel");
 }
@@ -322,7 +338,12 @@ void binary_broadcast(BinaryOp op, const T* a, const T* b, T* out, int ndim, con
   }
   if (n == 0) return;
   with_op(op, [&](auto k) {
-    binary_broadcast_kernel<decltype(k)::value><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n, g);
+    if (fits_32bit(n))
+      binary_broadcast_kernel<decltype(k)::value, T, uint32_t>
+          <<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n, g);
+    else
+      binary_broadcast_kernel<decltype(k)::value, T, int64_t>
+          <<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n, g);
   });
   check_launch("binary_broadcast_kernel");
 }
