@@ -125,9 +125,13 @@ Tensor LayerWeightedSum::forward(const std::vector<Tensor>& hidden) const {
   for (const Tensor& h : hidden)
     check(h.shape() == hidden[0].shape(), "LayerWeightedSum: hidden states of different shapes ", hidden[0].shape(),
           " and ", h.shape());
-  const Tensor w = softmax(weights, 0);                        // (L + 1,)
-  Tensor stacked = stack(hidden, 0);                           // (L + 1, B, T, d)
-  return sum(mul(stacked, w.reshape({-1, 1, 1, 1})), {0});    // s3prl: (norm_weights * stacked).sum(dim=0)
+  const Tensor w = softmax(weights, 0);  // (L + 1,)
+  // s3prl: (norm_weights.view(-1, 1, 1, 1) * stacked).sum(dim=0), accumulated level by level: sum() over a leading
+  // dim whose trailing block exceeds the reduction block size recurses without end in cpu::parallel_reduce_cols
+  // (block_rows == 1 never shrinks `rows`), so stack + sum is avoided here.
+  Tensor out = mul(hidden[0], w.narrow(0, 0, 1));
+  for (size_t l = 1; l < hidden.size(); ++l) out = add(out, mul(hidden[l], w.narrow(0, int64_t(l), 1)));
+  return out;  // (B, T, d)
 }
 
 std::vector<double> LayerWeightedSum::normalized_weights() const {
