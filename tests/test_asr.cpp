@@ -13,6 +13,7 @@
 #include "train/asr_train.h"
 #include "train/checkpoint.h"
 #include "train/decode.h"
+#include "train/layer_mi.h"
 
 namespace hm::test {
 namespace {
@@ -291,6 +292,11 @@ TEST(Asr, FrozenUpstreamGetsNoGradientAndNeverChanges) {
   asr_loss(*l.model, enc, {l.vocab.encode("A B |", "test")}, 0.3, 0).total.backward();
   for (const auto& [n, t] : l.frontend->upstream->named_parameters()) EXPECT_FALSE(t.grad().defined()) << n;
   EXPECT_TRUE(l.model->featurizer->weights.grad().defined());
+  // MI levels of the downstream model: X, the upstream's 2 layers, then the downstream's 1 layer.
+  const std::vector<Tensor> levels = hidden_states_of_checkpoint(checkpoint_path(dir.str("run"), "last"))(man.audio_path(0));
+  ASSERT_EQ(levels.size(), 4u);
+  for (const Tensor& t : levels) EXPECT_EQ(t.size(0), f[0].size(0));
+  EXPECT_EQ(levels[3].size(1), 16);  // downstream width
 }
 
 TEST(Asr, TinyConBiMambaAsrOverfitsSpelledUtterances) {
