@@ -10,7 +10,6 @@
 
 #include "cuda/norm_common.cuh"
 #include "cuda/runtime.h"
-#include "cuda/loss.h"
 
 namespace hm::cuda {
 namespace {
@@ -107,23 +106,6 @@ __global__ void ctc_forward_kernel(const T* log_probs, const int64_t* targets, c
   }
 }
 
-// One block: out = the per-element losses (zero_infinity applied) or their sum / torch's mean
-// (loss / target_lengths.clamp_min(1)).mean(), accumulated in double in element order as the CPU op.
-template <class T>
-__global__ void ctc_reduce_kernel(const T* nll, const int64_t* tl, int64_t B, int reduction, bool zero_infinity,
-                                  T* out) {
-  auto per = [&](int64_t b) { return zero_infinity && nll[b] == T(INFINITY) ? T(0) : nll[b]; };
-  if (reduction == kReduceNone) {
-    for (int64_t b = threadIdx.x; b < B; b += blockDim.x) out[b] = per(b);
-    return;
-  }
-  if (threadIdx.x != 0) return;
-  double acc = 0;
-  for (int64_t b = 0; b < B; ++b)
-    acc += reduction == kReduceSum ? double(per(b)) : double(per(b)) / double(tl[b] > 1 ? tl[b] : 1);
-  out[0] = T(reduction == kReduceSum ? acc : acc / double(B));
-}
-
 // grid (B), block kBlock: torch's ctc_loss_backward_cpu_template.
 //   beta[il-1, 2tl] = lp[il-1, blank], beta[il-1, 2tl-1] = lp[il-1, l'_{2tl-1}]
 //   beta[t, s] = lp[t, l'_s] + logsumexp(beta[t+1, s], beta[t+1, s+1], beta[t+1, s+2] if l'_s != l'_{s+2})
@@ -132,8 +114,8 @@ __global__ void ctc_reduce_kernel(const T* nll, const int64_t* tl, int64_t B, in
 template <class T>
 __global__ void ctc_backward_kernel(const T* log_probs, const int64_t* targets, const int64_t* offsets,
                                     const int64_t* il, const int64_t* tl, int64_t max_time, int64_t B, int64_t C,
-                                    int64_t A, int64_t blank, const T* nll, const T* log_alpha, const T* grad_out,
-                                    int reduction, bool zero_infinity, T* log_beta, T* grad) {
+                                    int64_t A, int64_t blank, const T* nll, const T* log_alpha, const T* grad_scale,
+                                    bool zero_infinity, T* log_beta, T* grad) {
   const int64_t b = blockIdx.x;
   const CtcItem<T> it = item(log_probs, targets, offsets, il, tl, B, C, blank, b);
   const T nl = nll[b];
@@ -144,10 +126,7 @@ __global__ void ctc_backward_kernel(const T* log_probs, const int64_t* targets, 
     grad[((t0 + i / C) * B + b) * C + i % C] = 0;
   if (dropped || it.il == 0) return;  // uniform over the block
 
-  const T scale = reduction == kReduceNone ? grad_out[b]
-                  : reduction == kReduceSum
-                      ? grad_out[0]
-                      : T(double(grad_out[0]) / double(it.tl > 1 ? it.tl : 1) / double(B));
+  const T scale = grad_scale[b];
   const T* la = log_alpha + b * max_time * A;  // (T, A)
   T* lb = log_beta + b * max_time * A;         // (T, A)
   for (int64_t i = threadIdx.x; i < max_time * A; i += blockDim.x) lb[i] = neg_inf<T>();
@@ -213,22 +192,19 @@ void ctc_loss_forward(const T* log_probs, const int64_t* targets, const int64_t*
 }
 
 template <class T>
-void ctc_loss_reduce(const T* nll, const int64_t* target_lengths, int64_t B, int reduction, bool zero_infinity,
-                     T* out) {
-  ctc_reduce_kernel<T><<<1, kBlock, 0, stream()>>>(nll, target_lengths, B, reduction, zero_infinity, out);
-  check_launch("ctc_reduce_kernel");
-}
-
-template <class T>
 void ctc_loss_backward(const T* log_probs, const int64_t* targets, const int64_t* target_offsets,
                        const int64_t* input_lengths, const int64_t* target_lengths, int64_t max_time, int64_t B,
                        int64_t C, int64_t max_target, int64_t blank, const T* nll, const T* log_alpha,
-                       const T* grad_out, int reduction, bool zero_infinity, T* log_beta, T* grad) {
+                       const T* grad_scale, bool zero_infinity, T* grad) {
   if (B == 0) return;
-  ctc_backward_kernel<T><<<unsigned(B), kBlock, 0, stream()>>>(
-      log_probs, targets, target_offsets, input_lengths, target_lengths, max_time, B, C, 2 * max_target + 1, blank,
-      nll, log_alpha, grad_out, reduction, zero_infinity, log_beta, grad);
+  const int64_t A = 2 * max_target + 1;
+  const size_t bytes = size_t(B * max_time * A) * sizeof(T);
+  T* log_beta = static_cast<T*>(scratch(bytes));  // (B, T, A)
+  ctc_backward_kernel<T><<<unsigned(B), kBlock, 0, stream()>>>(log_probs, targets, target_offsets, input_lengths,
+                                                               target_lengths, max_time, B, C, A, blank, nll,
+                                                               log_alpha, grad_scale, zero_infinity, log_beta, grad);
   check_launch("ctc_backward_kernel");
+  release(log_beta, bytes);
 }
 
 template int64_t ctc_first_nan<float>(const float*, const int64_t*, int64_t, int64_t, int64_t);
@@ -237,13 +213,11 @@ template void ctc_loss_forward<float>(const float*, const int64_t*, const int64_
                                       int64_t, int64_t, int64_t, int64_t, int64_t, float*, float*);
 template void ctc_loss_forward<double>(const double*, const int64_t*, const int64_t*, const int64_t*, const int64_t*,
                                        int64_t, int64_t, int64_t, int64_t, int64_t, double*, double*);
-template void ctc_loss_reduce<float>(const float*, const int64_t*, int64_t, int, bool, float*);
-template void ctc_loss_reduce<double>(const double*, const int64_t*, int64_t, int, bool, double*);
 template void ctc_loss_backward<float>(const float*, const int64_t*, const int64_t*, const int64_t*, const int64_t*,
                                        int64_t, int64_t, int64_t, int64_t, int64_t, const float*, const float*,
-                                       const float*, int, bool, float*, float*);
+                                       const float*, bool, float*);
 template void ctc_loss_backward<double>(const double*, const int64_t*, const int64_t*, const int64_t*, const int64_t*,
                                         int64_t, int64_t, int64_t, int64_t, int64_t, const double*, const double*,
-                                        const double*, int, bool, double*, double*);
+                                        const double*, bool, double*);
 
 }  // namespace hm::cuda

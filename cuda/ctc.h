@@ -2,7 +2,7 @@
 // cpu/loss_ctc.cpp does (ATen/native/LossCTC.cpp), so that the CPU kernels are the conformance reference. Host
 // launchers over raw DEVICE pointers, launched on hm::cuda::stream(); T is float or double. All index arrays are
 // int64 on the device; targets are the concatenated or padded labels, element b's at targets[offsets[b] ..
-// offsets[b] + target_lengths[b]). Reduction codes as in cuda/loss.h (0 none, 1 mean, 2 sum).
+// offsets[b] + target_lengths[b]).
 // Plain C++ header (no CUDA types).
 #pragma once
 #include <cstdint>
@@ -27,23 +27,16 @@ void ctc_loss_forward(const T* log_probs,             // (T, B, C)
                       T* nll,         // (B)
                       T* log_alpha);  // (B, T, 2 * max_target + 1)
 
-// The op's output from nll: zero_infinity turns +inf into 0; then
-//   none: out[b] (B); sum: out[0] = sum_b; mean: out[0] = sum_b (loss_b / max(tl_b, 1)) / B (double accumulation).
-template <class T>
-void ctc_loss_reduce(const T* nll, const int64_t* target_lengths, int64_t B, int reduction, bool zero_infinity,
-                     T* out);
-
-// cpu::ctc_loss_backward contract with the per-element scale grad_scale[b] = dL / dnll[b] derived on the device
-// from the upstream gradient: none: grad_out[b]; sum: grad_out[0]; mean: grad_out[0] / max(tl_b, 1) / B.
-// log_beta (B, T, 2 * max_target + 1) is workspace. grad (T, B, C) is fully written. One block per element.
+// cpu::ctc_loss_backward contract: grad (T, B, C) fully written, grad_scale[b] = dL / dnll[b]. One block per element;
+// the beta recursion runs in a (B, T, 2 * max_target + 1) workspace from the caching allocator.
 template <class T>
 void ctc_loss_backward(const T* log_probs, const int64_t* targets, const int64_t* target_offsets,
                        const int64_t* input_lengths, const int64_t* target_lengths, int64_t max_time, int64_t B,
                        int64_t C, int64_t max_target, int64_t blank,
-                       const T* nll,        // (B)
-                       const T* log_alpha,  // (B, T, 2 * max_target + 1)
-                       const T* grad_out, int reduction, bool zero_infinity,
-                       T* log_beta,  // (B, T, 2 * max_target + 1) workspace
-                       T* grad);     // (T, B, C)
+                       const T* nll,         // (B)
+                       const T* log_alpha,   // (B, T, 2 * max_target + 1)
+                       const T* grad_scale,  // (B)
+                       bool zero_infinity,
+                       T* grad);  // (T, B, C)
 
 }  // namespace hm::cuda

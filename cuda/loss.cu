@@ -41,24 +41,11 @@ __global__ void cross_entropy_forward_kernel(const T* logits, const int64_t* tar
   row_weight[i] = w;
 }
 
-// One block: double sums of the losses and the row weights, then the mean / sum (torch: sum / total_weight).
-template <class T>
-__global__ void cross_entropy_reduce_kernel(const T* loss, const T* row_weight, int64_t rows, int reduction, T* out,
-                                            double* total_weight) {
-  double s = 0, w = 0;
-  for (int64_t i = threadIdx.x; i < rows; i += blockDim.x) s += double(loss[i]), w += double(row_weight[i]);
-  s = block_sum(s);
-  w = block_sum(w);
-  if (threadIdx.x != 0) return;
-  total_weight[0] = w;
-  out[0] = T(reduction == kReduceSum ? s : s / w);
-}
-
-// grid (rows), block kBlock: dx_c = k * exp(x_c - lse) - k [c == t], k = g * w_t (0 for ignored rows).
+// grid (rows), block kBlock: dx_c = k * exp(x_c - lse) - k [c == t], k = row_grad * w_t (0 for ignored rows).
 template <class T>
 __global__ void cross_entropy_backward_kernel(const T* logits, const int64_t* target, const T* class_weight,
-                                              int64_t ignore_index, const T* lse, const T* grad_out, int reduction,
-                                              const double* total_weight, int64_t C, T* dlogits) {
+                                              int64_t ignore_index, const T* lse, const T* row_grad, int64_t C,
+                                              T* dlogits) {
   const int64_t i = blockIdx.x;
   const T* x = logits + i * C;  // (C)
   T* dx = dlogits + i * C;      // (C)
@@ -67,10 +54,7 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const int64_t* ta
     for (int64_t c = threadIdx.x; c < C; c += blockDim.x) dx[c] = 0;
     return;
   }
-  const T g = reduction == kReduceNone ? grad_out[i]
-              : reduction == kReduceSum ? grad_out[0]
-                                        : T(double(grad_out[0]) / total_weight[0]);
-  const T k = g * (class_weight ? class_weight[t] : T(1));
+  const T k = row_grad[i] * (class_weight ? class_weight[t] : T(1));
   const T l = lse[i];
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x) dx[c] = k * exp(x[c] - l) - (c == t ? k : T(0));
 }
@@ -87,19 +71,11 @@ void cross_entropy_forward(const T* logits, const int64_t* target, const T* clas
 }
 
 template <class T>
-void cross_entropy_reduce(const T* loss, const T* row_weight, int64_t rows, int reduction, T* out,
-                          double* total_weight) {
-  cross_entropy_reduce_kernel<T><<<1, kBlock, 0, stream()>>>(loss, row_weight, rows, reduction, out, total_weight);
-  check_launch("cross_entropy_reduce_kernel");
-}
-
-template <class T>
 void cross_entropy_backward(const T* logits, const int64_t* target, const T* class_weight, int64_t ignore_index,
-                            const T* lse, const T* grad_out, int reduction, const double* total_weight, int64_t rows,
-                            int64_t C, T* dlogits) {
+                            const T* lse, const T* row_grad, int64_t rows, int64_t C, T* dlogits) {
   if (rows == 0) return;
-  cross_entropy_backward_kernel<T><<<unsigned(rows), kBlock, 0, stream()>>>(
-      logits, target, class_weight, ignore_index, lse, grad_out, reduction, total_weight, C, dlogits);
+  cross_entropy_backward_kernel<T><<<unsigned(rows), kBlock, 0, stream()>>>(logits, target, class_weight, ignore_index,
+                                                                            lse, row_grad, C, dlogits);
   check_launch("cross_entropy_backward_kernel");
 }
 
@@ -107,11 +83,9 @@ template void cross_entropy_forward<float>(const float*, const int64_t*, const f
                                            float*, float*, float*);
 template void cross_entropy_forward<double>(const double*, const int64_t*, const double*, int64_t, int64_t, int64_t,
                                             double*, double*, double*);
-template void cross_entropy_reduce<float>(const float*, const float*, int64_t, int, float*, double*);
-template void cross_entropy_reduce<double>(const double*, const double*, int64_t, int, double*, double*);
 template void cross_entropy_backward<float>(const float*, const int64_t*, const float*, int64_t, const float*,
-                                            const float*, int, const double*, int64_t, int64_t, float*);
+                                            const float*, int64_t, int64_t, float*);
 template void cross_entropy_backward<double>(const double*, const int64_t*, const double*, int64_t, const double*,
-                                             const double*, int, const double*, int64_t, int64_t, double*);
+                                             const double*, int64_t, int64_t, double*);
 
 }  // namespace hm::cuda

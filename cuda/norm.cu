@@ -127,20 +127,20 @@ __global__ void layer_norm_param_partial_kernel(const T* dy, const T* x, const T
   if (part_b) part_b[k * C + c] = sb;  // (chunks, C)
 }
 
-// Second pass: out[c] = sum_k part[k, c] in increasing k (fixed order -> deterministic).
+// Second pass: out[c] (+)= sum_k part[k, c] in increasing k (fixed order -> deterministic). `accumulate` adds to
+// out (the layer-norm contract, dweight +=) instead of writing it (the group-norm contract).
 template <class T>
-__global__ void sum_rows_kernel(const T* part, int64_t K, int64_t C, T* out) {
+__global__ void sum_rows_kernel(const T* part, int64_t K, int64_t C, bool accumulate, T* out) {
   const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= C) return;
   T s = 0;
   for (int64_t k = 0; k < K; ++k) s += part[k * C + c];
-  out[c] = s;
+  out[c] = accumulate ? out[c] + s : s;
 }
 
-// out[c] = sum_k part[k, c] for a (K, C) matrix on the device (both passes' launches, checked).
 template <class T>
-void sum_rows(const T* part, int64_t K, int64_t C, T* out) {
-  sum_rows_kernel<T><<<unsigned((C + kBlock - 1) / kBlock), kBlock, 0, stream()>>>(part, K, C, out);
+void sum_rows(const T* part, int64_t K, int64_t C, bool accumulate, T* out) {
+  sum_rows_kernel<T><<<unsigned((C + kBlock - 1) / kBlock), kBlock, 0, stream()>>>(part, K, C, accumulate, out);
   check_launch("sum_rows_kernel");
 }
 
@@ -156,18 +156,9 @@ void layer_norm_param_grads(const T* dy, const T* x, const T* mean, const T* rst
   const dim3 grid(unsigned((C + kBlock - 1) / kBlock), unsigned(chunks));
   layer_norm_param_partial_kernel<T><<<grid, kBlock, 0, stream()>>>(dy, x, mean, rstd, rows, C, chunks, part_w, part_b);
   check_launch("layer_norm_param_partial_kernel");
-  if (dweight) sum_rows(part_w, chunks, C, dweight);
-  if (dbias) sum_rows(part_b, chunks, C, dbias);
+  if (dweight) sum_rows(part_w, chunks, C, /*accumulate=*/true, dweight);
+  if (dbias) sum_rows(part_b, chunks, C, /*accumulate=*/true, dbias);
   release(part, bytes);
-}
-
-// dweight / dbias of an empty input are zeros (the sum over no rows).
-template <class T>
-bool layer_norm_backward_empty(int64_t rows, int64_t C, T* dweight, T* dbias) {
-  if (rows > 0) return false;
-  if (dweight) check(cudaMemsetAsync(dweight, 0, size_t(C) * sizeof(T), stream()), "layer_norm_backward memset");
-  if (dbias) check(cudaMemsetAsync(dbias, 0, size_t(C) * sizeof(T), stream()), "layer_norm_backward memset");
-  return true;
 }
 
 // ---- group norm ----------------------------------------------------------------------------------------------------
@@ -239,6 +230,14 @@ __global__ void group_norm_dx_kernel(const T* dy, const T* x, const T* weight, c
 // Element (b, c, l) of a (B, C, L) tensor for the i-th (b, l) pair of channel c, i in [0, B * L).
 __device__ __forceinline__ int64_t bcl_index(int64_t i, int64_t c, int64_t C, int64_t L) {
   return ((i / L) * C + c) * L + i % L;
+}
+
+// One block: the number of unpadded frames, sum over (b, l) of [mask == 0].
+__global__ void count_valid_kernel(const uint8_t* mask, int64_t n, long long* count) {
+  long long k = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) k += mask[i] == 0;
+  k = block_sum(k);
+  if (threadIdx.x == 0) count[0] = k;
 }
 
 // grid (C), block kBlock: mean / biased var of channel c over its unpadded (b, l) frames (mask[b * L + l] == 0).
@@ -349,7 +348,7 @@ void layer_norm_forward_warp(const T* x, const T* weight, const T* bias, T eps, 
 template <class T>
 void layer_norm_backward_rowwise(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd, int64_t rows,
                                  int64_t C, T* dx, T* dweight, T* dbias) {
-  if (layer_norm_backward_empty(rows, C, dweight, dbias)) return;
+  if (rows == 0) return;  // nothing to add to dweight / dbias
   if (dx) {
     layer_norm_dx_block_kernel<T><<<unsigned(rows), kBlock, 0, stream()>>>(dy, x, weight, mean, rstd, C, dx);
     check_launch("layer_norm_dx_block_kernel");
@@ -360,7 +359,7 @@ void layer_norm_backward_rowwise(const T* dy, const T* x, const T* weight, const
 template <class T>
 void layer_norm_backward_warp(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd, int64_t rows,
                               int64_t C, T* dx, T* dweight, T* dbias) {
-  if (layer_norm_backward_empty(rows, C, dweight, dbias)) return;
+  if (rows == 0) return;  // nothing to add to dweight / dbias
   if (dx) {
     const unsigned grid = unsigned((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
     layer_norm_dx_warp_kernel<T><<<grid, kBlock, 0, stream()>>>(dy, x, weight, mean, rstd, rows, C, dx);
@@ -394,17 +393,28 @@ void group_norm_backward(const T* dy, const T* x, const T* weight, const T* mean
     group_norm_dx_kernel<T><<<unsigned(B * G), kBlock, 0, stream()>>>(dy, x, weight, mean, rstd, ds, db, C, L, G, dx);
     check_launch("group_norm_dx_kernel");
   }
-  if (dweight) sum_rows(ds, B, C, dweight);
-  if (dbias) sum_rows(db, B, C, dbias);
+  if (dweight) sum_rows(ds, B, C, /*accumulate=*/false, dweight);
+  if (dbias) sum_rows(db, B, C, /*accumulate=*/false, dbias);
   release(ds, bytes);
 }
 
 template <class T>
-void batch_norm_stats(const T* x, const uint8_t* pad_mask, int64_t B, int64_t C, int64_t L, int64_t n_valid, T* mean,
-                      T* var) {
-  if (C == 0) return;
+int64_t batch_norm_stats(const T* x, const uint8_t* pad_mask, int64_t B, int64_t C, int64_t L, T* mean, T* var) {
+  int64_t n_valid = B * L;
+  if (pad_mask && n_valid > 0) {
+    auto* count = static_cast<long long*>(scratch(sizeof(long long)));
+    count_valid_kernel<<<1, kBlock, 0, stream()>>>(pad_mask, B * L, count);
+    check_launch("count_valid_kernel");
+    long long host = 0;
+    check(cudaMemcpyAsync(&host, count, sizeof(host), cudaMemcpyDeviceToHost, stream()), "batch_norm_stats count");
+    check(cudaStreamSynchronize(stream()), "batch_norm_stats synchronize");
+    release(count, sizeof(long long));
+    n_valid = int64_t(host);
+  }
+  if (C == 0) return n_valid;
   batch_norm_stats_kernel<T><<<unsigned(C), kBlock, 0, stream()>>>(x, pad_mask, B, C, L, n_valid, mean, var);
   check_launch("batch_norm_stats_kernel");
+  return n_valid;
 }
 
 template <class T>
@@ -454,7 +464,7 @@ void batch_norm_backward(const T* dy, const T* x, const uint8_t* pad_mask, const
                                       T*);                                                                          \
   template void group_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, \
                                        int64_t, T*, T*, T*);                                                        \
-  template void batch_norm_stats<T>(const T*, const uint8_t*, int64_t, int64_t, int64_t, int64_t, T*, T*);          \
+  template int64_t batch_norm_stats<T>(const T*, const uint8_t*, int64_t, int64_t, int64_t, T*, T*);              \
   template void batch_norm_update_running<T>(const T*, const T*, int64_t, T, int64_t, T*, T*);                      \
   template void batch_norm_rstd<T>(const T*, T, int64_t, T*);                                                       \
   template void batch_norm_apply<T>(const T*, const T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,    \

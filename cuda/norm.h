@@ -20,9 +20,8 @@ template <class T>
 void layer_norm_forward_warp(const T* x, const T* weight, const T* bias, T eps, int64_t rows, int64_t C, T* y,
                              T* mean, T* rstd);
 
-// Backward: cpu::LayerNormBackwardFn contract EXCEPT that dweight / dbias are WRITTEN with the sum over all rows
-// (the CPU kernels accumulate into per-thread partial rows). dx by one block (rowwise) or one warp (warp) per
-// row; dweight / dbias by per-row-chunk partials (kLayerNormChunks chunks) and a fixed-order second pass.
+// Backward: cpu::LayerNormBackwardFn contract (dx written, dweight / dbias accumulated). dx by one block (rowwise)
+// or one warp (warp) per row; dweight / dbias by per-row-chunk partials (128 chunks) and a fixed-order second pass.
 template <class T>
 void layer_norm_backward_rowwise(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd, int64_t rows,
                                  int64_t C, T* dx, T* dweight, T* dbias);
@@ -41,16 +40,16 @@ void group_norm_backward(const T* dy, const T* x, const T* weight, const T* mean
                          int64_t L, int64_t G, T* dx, T* dweight, T* dbias);
 
 // ---- batch norm on (B, C, L), statistics per channel over (B, L) -----------------------------------------------
-// cpu::batch_norm_stats, except that the number of valid frames n_valid is given (the op counts the mask) instead of
-// returned. One block per channel, two passes (mean, then centred squares) over the unpadded frames.
+// cpu::batch_norm_stats: returns the number of unpadded frames (counted on the device and copied back, so this
+// synchronises with the stream when there is a mask). One block per channel, two passes (mean, then centred
+// squares) over the unpadded frames.
 template <class T>
-void batch_norm_stats(const T* x, const uint8_t* pad_mask, int64_t B, int64_t C, int64_t L, int64_t n_valid, T* mean,
-                      T* var);
+int64_t batch_norm_stats(const T* x, const uint8_t* pad_mask, int64_t B, int64_t C, int64_t L, T* mean, T* var);
 // cpu::batch_norm_update_running (n = n_valid > 1; unbiased running_var). Either running buffer may be null.
 template <class T>
 void batch_norm_update_running(const T* mean, const T* var, int64_t n, T momentum, int64_t C, T* running_mean,
                                T* running_var);
-// rstd[c] = 1 / sqrt(var[c] + eps)   (var: the batch variance, or running_var in eval mode)
+// cpu::batch_norm_rstd: rstd[c] = 1 / sqrt(var[c] + eps) (the batch variance, or running_var in eval mode)
 template <class T>
 void batch_norm_rstd(const T* var, T eps, int64_t C, T* rstd);
 // cpu::batch_norm_apply
