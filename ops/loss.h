@@ -32,5 +32,30 @@ template <class T>
 KernelTable<cpu::CrossEntropyForwardFn<T>>& cross_entropy_forward_table();
 template <class T>
 KernelTable<cpu::CrossEntropyBackwardFn<T>>& cross_entropy_backward_table();
+// Their CUDA twins "cross_entropy_forward_f32@cuda", ... (variant "cuda_rowwise"): the same contracts on device
+// pointers (targets int64 on the device), all rows in one call. Empty in a CPU-only build.
+template <class T>
+KernelTable<cpu::CrossEntropyForwardFn<T>>& cross_entropy_forward_cuda_table();
+template <class T>
+KernelTable<cpu::CrossEntropyBackwardFn<T>>& cross_entropy_backward_cuda_table();
+
+// CTC kernels (cpu::ctc_first_nan / ctc_loss_forward / ctc_loss_backward contracts). Tables "ctc_loss_f32" /
+// "ctc_loss_f64" ("scalar": the cpu/ functions) and "ctc_loss_f32@cuda" / "ctc_loss_f64@cuda" ("cuda_blockwise";
+// every pointer, the int64 index arrays included, on the device).
+template <class T>
+struct CtcLossFns {
+  int64_t (*first_nan)(const T* log_probs, const int64_t* input_lengths, int64_t max_time, int64_t B, int64_t C);
+  void (*forward)(const T* log_probs, const int64_t* targets, const int64_t* target_offsets,
+                  const int64_t* input_lengths, const int64_t* target_lengths, int64_t max_time, int64_t B, int64_t C,
+                  int64_t max_target, int64_t blank, T* nll, T* log_alpha);
+  void (*backward)(const T* log_probs, const int64_t* targets, const int64_t* target_offsets,
+                   const int64_t* input_lengths, const int64_t* target_lengths, int64_t max_time, int64_t B, int64_t C,
+                   int64_t max_target, int64_t blank, const T* nll, const T* log_alpha, const T* grad_scale,
+                   bool zero_infinity, T* grad);
+};
+template <class T>
+KernelTable<CtcLossFns<T>>& ctc_loss_table();
+template <class T>
+KernelTable<CtcLossFns<T>>& ctc_loss_cuda_table();
 
 }  // namespace hm
