@@ -170,12 +170,11 @@ int64_t ctc_first_nan(const T* log_probs, const int64_t* input_lengths, int64_t 
   if (total == 0) return -1;
   auto* first = static_cast<unsigned long long*>(scratch(sizeof(unsigned long long)));
   check(cudaMemsetAsync(first, 0xff, sizeof(unsigned long long), stream()), "ctc_first_nan memset");
-  ctc_first_nan_kernel<T><<<detail::grid_for(total), kBlock, 0, stream()>>>(log_probs, input_lengths, max_time, B, C,
+  ctc_first_nan_kernel<T><<<grid_for(total, kBlock), kBlock, 0, stream()>>>(log_probs, input_lengths, max_time, B, C,
                                                                             first);
   check_launch("ctc_first_nan_kernel");
   unsigned long long host = 0;
-  check(cudaMemcpyAsync(&host, first, sizeof(host), cudaMemcpyDeviceToHost, stream()), "ctc_first_nan copy");
-  check(cudaStreamSynchronize(stream()), "ctc_first_nan synchronize");
+  copy_to_host(&host, first, sizeof(host));
   release(first, sizeof(unsigned long long));
   return host == ~0ull ? -1 : int64_t(host);
 }

@@ -406,8 +406,7 @@ int64_t batch_norm_stats(const T* x, const uint8_t* pad_mask, int64_t B, int64_t
     count_valid_kernel<<<1, kBlock, 0, stream()>>>(pad_mask, B * L, count);
     check_launch("count_valid_kernel");
     long long host = 0;
-    check(cudaMemcpyAsync(&host, count, sizeof(host), cudaMemcpyDeviceToHost, stream()), "batch_norm_stats count");
-    check(cudaStreamSynchronize(stream()), "batch_norm_stats synchronize");
+    copy_to_host(&host, count, sizeof(host));
     release(count, sizeof(long long));
     n_valid = int64_t(host);
   }
@@ -439,7 +438,7 @@ void batch_norm_apply(const T* x, const T* mean, const T* rstd, const T* weight,
   const int64_t total = B * C * L;
   if (total == 0) return;
   batch_norm_apply_kernel<T>
-      <<<detail::grid_for(total), kBlock, 0, stream()>>>(x, mean, rstd, weight, bias, total, C, L, y);
+      <<<grid_for(total, kBlock), kBlock, 0, stream()>>>(x, mean, rstd, weight, bias, total, C, L, y);
   check_launch("batch_norm_apply_kernel");
 }
 

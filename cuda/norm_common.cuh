@@ -52,10 +52,4 @@ __device__ T block_max(T v) {
   return warp_max(lane < warps ? partial[lane] : partial[0]);
 }
 
-// Blocks for a grid-stride loop over n elements (n >= 1), capped so that the grid stays modest.
-inline unsigned grid_for(int64_t n, int64_t cap = 4096) {
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-  return unsigned(blocks < cap ? blocks : cap);
-}
-
 }  // namespace hm::cuda::detail
