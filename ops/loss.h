@@ -9,7 +9,8 @@ namespace hm {
 enum class LossReduction { none, mean, sum };
 
 // torch.nn.functional.cross_entropy(logits, target, weight, ignore_index, reduction):
-//   logits (N, C) float, target (N,) i64/i32 with values in [0, C) or == ignore_index, weight (C,) or undefined.
+//   logits (N, C) float, target (N,) i64/i32 with values in [0, C) or == ignore_index, weight (C,) or undefined;
+//   target and weight on the logits' device (CPU or CUDA).
 //   loss_i = -weight[t_i] * log_softmax(logits_i)[t_i] (0 for ignored rows)
 //   none -> (N,); sum -> sum_i loss_i; mean -> sum_i loss_i / sum_{i not ignored} weight[t_i] (NaN if all ignored).
 // Gradient for logits only; class weights take no gradient (as in torch).
@@ -23,6 +24,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& w
 //   Infeasible elements give +inf, or 0 (with a zero gradient) when zero_infinity. NaN in the used frames of
 //   log_probs throws. The gradient is torch's: exp(log_probs) - posterior, i.e. the gradient w.r.t. the logits
 //   under the log_softmax that produced log_probs (log_softmax's backward passes it through unchanged).
+//   On CUDA the index tensors (targets, lengths) may be on the GPU or on the CPU (they are read on the host, as
+//   torch allows); loss and gradient are computed on the GPU.
 Tensor ctc_loss(const Tensor& log_probs, const Tensor& targets, const Tensor& input_lengths,
                 const Tensor& target_lengths, int64_t blank = 0, LossReduction reduction = LossReduction::mean,
                 bool zero_infinity = false);
