@@ -143,14 +143,11 @@ __global__ void scale_c_kernel(int64_t batch, int64_t M, int64_t N, S beta, T* C
   }
 }
 
-int blocks_for(int64_t n, int threads) {
-  return int(std::min<int64_t>((n + threads - 1) / threads, int64_t(sm_count()) * 32));
-}
 
 template <class T, class S>
 void scale_c(const Gemm& g, S beta, T* C) {
   const int64_t total = g.batch * g.M * g.N;
-  scale_c_kernel<T, S><<<blocks_for(total, 256), 256, 0, stream()>>>(g.batch, g.M, g.N, beta, C, g.ldc, g.sc);
+  scale_c_kernel<T, S><<<grid_for(total, 256), 256, 0, stream()>>>(g.batch, g.M, g.N, beta, C, g.ldc, g.sc);
   check_launch("scale_c_kernel (GEMM with K = 0)");
 }
 
@@ -288,7 +285,7 @@ __global__ void broadcast_rows_kernel(const T* bias, int64_t R, int64_t N, T* ou
 template <class T>
 void broadcast_rows(const T* bias, int64_t R, int64_t N, T* out) {
   if (R * N == 0) return;
-  broadcast_rows_kernel<T><<<blocks_for(R * N, 256), 256, 0, stream()>>>(bias, R, N, out);
+  broadcast_rows_kernel<T><<<grid_for(R * N, 256), 256, 0, stream()>>>(bias, R, N, out);
   check_launch("broadcast_rows_kernel");
 }
 

@@ -1,7 +1,6 @@
 // Cosine-similarity kernels (cuda/cosine.h). Row reductions use one warp per row (lanes stride over D, then a
 // shuffle tree); everything else is one thread per output element with its sum in a fixed order, so every kernel
 // here is deterministic.
-#include <algorithm>
 
 #include "cuda/cosine.h"
 #include "cuda/runtime.h"
@@ -12,9 +11,6 @@ namespace {
 __device__ __forceinline__ int64_t thread_id() { return blockIdx.x * int64_t(blockDim.x) + threadIdx.x; }
 __device__ __forceinline__ int64_t thread_count() { return int64_t(gridDim.x) * blockDim.x; }
 
-int blocks_for(int64_t n, int threads) {
-  return int(std::min<int64_t>((n + threads - 1) / threads, int64_t(sm_count()) * 32));
-}
 
 constexpr int kWarpsPerBlock = 8;
 
@@ -108,7 +104,7 @@ __global__ void diagonal_term_kernel(const T* X, const T* nx, const T* sums, int
   }
 }
 
-int warp_blocks(int64_t rows) { return blocks_for(rows * 32, 32 * kWarpsPerBlock); }
+int warp_blocks(int64_t rows) { return grid_for(rows * 32, 32 * kWarpsPerBlock); }
 
 }  // namespace
 
@@ -132,7 +128,7 @@ void cosine_backward_rows(const T* dy, const T* y, const T* X, const T* nx, cons
                           const int64_t* iy, const int64_t* start, const int64_t* order, int64_t R, int64_t D,
                           T* dX) {
   if (R * D == 0) return;
-  backward_rows_kernel<T><<<blocks_for(R * D, 256), 256, 0, stream()>>>(dy, y, X, nx, Y, ny, iy, start, order, R, D,
+  backward_rows_kernel<T><<<grid_for(R * D, 256), 256, 0, stream()>>>(dy, y, X, nx, Y, ny, iy, start, order, R, D,
                                                                         dX);
   check_launch("cosine backward_rows_kernel");
 }
@@ -140,7 +136,7 @@ void cosine_backward_rows(const T* dy, const T* y, const T* X, const T* nx, cons
 template <class T>
 void cosine_normalize_rows(const T* X, const T* norm, int64_t R, int64_t D, T* out) {
   if (R * D == 0) return;
-  normalize_rows_kernel<T><<<blocks_for(R * D, 256), 256, 0, stream()>>>(X, norm, R, D, out);
+  normalize_rows_kernel<T><<<grid_for(R * D, 256), 256, 0, stream()>>>(X, norm, R, D, out);
   check_launch("cosine normalize_rows_kernel");
 }
 
@@ -148,18 +144,18 @@ template <class T>
 void cosine_outer_scale(const T* dy, const T* y, const T* na, const T* nb, int64_t Ra, int64_t Rb, T* S, T* row_sums,
                         T* col_sums) {
   if (Ra * Rb == 0) return;
-  outer_scale_kernel<T><<<blocks_for(Ra * Rb, 256), 256, 0, stream()>>>(dy, na, nb, Ra, Rb, S);
+  outer_scale_kernel<T><<<grid_for(Ra * Rb, 256), 256, 0, stream()>>>(dy, na, nb, Ra, Rb, S);
   check_launch("cosine outer_scale_kernel");
   outer_row_sums_kernel<T><<<warp_blocks(Ra), 32 * kWarpsPerBlock, 0, stream()>>>(dy, y, Ra, Rb, row_sums);
   check_launch("cosine outer_row_sums_kernel");
-  outer_col_sums_kernel<T><<<blocks_for(Rb, 128), 128, 0, stream()>>>(dy, y, Ra, Rb, col_sums);
+  outer_col_sums_kernel<T><<<grid_for(Rb, 128), 128, 0, stream()>>>(dy, y, Ra, Rb, col_sums);
   check_launch("cosine outer_col_sums_kernel");
 }
 
 template <class T>
 void cosine_diagonal_term(const T* X, const T* nx, const T* sums, int64_t R, int64_t D, T* dX) {
   if (R * D == 0) return;
-  diagonal_term_kernel<T><<<blocks_for(R * D, 256), 256, 0, stream()>>>(X, nx, sums, R, D, dX);
+  diagonal_term_kernel<T><<<grid_for(R * D, 256), 256, 0, stream()>>>(X, nx, sums, R, D, dX);
   check_launch("cosine diagonal_term_kernel");
 }
 

@@ -1,7 +1,6 @@
 // Indexing kernels (cuda/index.h): row gathers, gather along a dim, and their scatter-add adjoints, each a simple
 // grid-stride loop with one thread per output element (forward) or per source element / destination fiber
 // (backward). Same index conventions as cpu/index.h.
-#include <algorithm>
 #include <climits>
 
 #include "cuda/index.h"
@@ -34,9 +33,6 @@ __host__ __device__ int64_t numel(const Dims& d) {
   return n;
 }
 
-int blocks_for(int64_t n, int threads) {
-  return int(std::min<int64_t>((n + threads - 1) / threads, int64_t(sm_count()) * 32));
-}
 
 // Grid-stride loops: for (int64_t i = thread_id(); i < total; i += thread_count()).
 __device__ __forceinline__ int64_t thread_id() { return blockIdx.x * int64_t(blockDim.x) + threadIdx.x; }
@@ -84,7 +80,7 @@ template <class W>
 void launch_gather(const void* src, const Dims& d, const int64_t* index, void* out) {
   const int64_t total = numel(d);
   if (total == 0) return;
-  gather_dim_kernel<W><<<blocks_for(total, 256), 256, 0, stream()>>>(static_cast<const W*>(src), d, index,
+  gather_dim_kernel<W><<<grid_for(total, 256), 256, 0, stream()>>>(static_cast<const W*>(src), d, index,
                                                                      static_cast<W*>(out));
   check_launch("gather_dim_kernel");
 }
@@ -94,7 +90,7 @@ void launch_select(const void* src, int64_t outer, int64_t N, int64_t inner, con
                    void* out) {
   const int64_t total = outer * n * inner;
   if (total == 0) return;
-  index_select_rows_kernel<W><<<blocks_for(total, 256), 256, 0, stream()>>>(static_cast<const W*>(src), outer, N,
+  index_select_rows_kernel<W><<<grid_for(total, 256), 256, 0, stream()>>>(static_cast<const W*>(src), outer, N,
                                                                             inner, index, n, static_cast<W*>(out));
   check_launch("index_select_rows_kernel");
 }
@@ -162,11 +158,11 @@ void index_add_rows(bool ordered, T* grad_src, int64_t outer, int64_t N, int64_t
                     int64_t n, const T* grad_out) {
   if (outer * n * inner == 0) return;
   if (ordered) {
-    index_add_rows_ordered_kernel<T><<<blocks_for(outer * inner, 128), 128, 0, stream()>>>(grad_src, outer, N, inner,
+    index_add_rows_ordered_kernel<T><<<grid_for(outer * inner, 128), 128, 0, stream()>>>(grad_src, outer, N, inner,
                                                                                            index, n, grad_out);
     check_launch("index_add_rows_ordered_kernel");
   } else {
-    index_add_rows_atomic_kernel<T><<<blocks_for(outer * n * inner, 256), 256, 0, stream()>>>(grad_src, outer, N,
+    index_add_rows_atomic_kernel<T><<<grid_for(outer * n * inner, 256), 256, 0, stream()>>>(grad_src, outer, N,
                                                                                               inner, index, n,
                                                                                               grad_out);
     check_launch("index_add_rows_atomic_kernel");
@@ -180,11 +176,11 @@ void scatter_add_dim(bool ordered, T* dst, const int64_t* dst_strides, const int
   const int64_t total = numel(d);
   if (total == 0) return;
   if (ordered) {
-    scatter_add_dim_ordered_kernel<T><<<blocks_for(total / d.shape[dim], 128), 128, 0, stream()>>>(dst, d, index,
+    scatter_add_dim_ordered_kernel<T><<<grid_for(total / d.shape[dim], 128), 128, 0, stream()>>>(dst, d, index,
                                                                                                    src);
     check_launch("scatter_add_dim_ordered_kernel");
   } else {
-    scatter_add_dim_atomic_kernel<T><<<blocks_for(total, 256), 256, 0, stream()>>>(dst, d, index, src);
+    scatter_add_dim_atomic_kernel<T><<<grid_for(total, 256), 256, 0, stream()>>>(dst, d, index, src);
     check_launch("scatter_add_dim_atomic_kernel");
   }
 }
@@ -195,11 +191,10 @@ int64_t first_out_of_range(const int64_t* index, int64_t count, int64_t n) {
   if (count == 0) return -1;
   auto* first = static_cast<unsigned long long*>(scratch(sizeof(unsigned long long)));
   check(cudaMemsetAsync(first, 0xff, sizeof(unsigned long long), stream()), "cudaMemsetAsync (index check)");
-  first_out_of_range_kernel<<<blocks_for(count, 256), 256, 0, stream()>>>(index, count, n, first);
+  first_out_of_range_kernel<<<grid_for(count, 256), 256, 0, stream()>>>(index, count, n, first);
   check_launch("first_out_of_range_kernel");
   unsigned long long host = 0;
-  check(cudaMemcpyAsync(&host, first, sizeof(host), cudaMemcpyDeviceToHost, stream()), "cudaMemcpyAsync (index check)");
-  check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize (index check)");
+  copy_to_host(&host, first, sizeof(host));
   release(first, sizeof(unsigned long long));
   return host == ULLONG_MAX ? -1 : int64_t(host);
 }

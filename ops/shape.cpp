@@ -33,7 +33,120 @@ Tensor window(const Tensor& base, const Shape& start, const Shape& shape) {
   return make_view(base, shape, base.strides(), off);
 }
 
+// ---- CUDA: the same ops through the index@cuda / index_add@cuda tables ----------------------------------------
+
+// The index as the CUDA kernels take it: contiguous int64 on the index's device (int32 is converted once).
+Tensor device_index(const char* op, const Tensor& index) {
+  check(index.dtype() == DType::i32 || index.dtype() == DType::i64, op,
+        ": expected an int32 or int64 index tensor, got ", index.dtype());
+  const Tensor c = index.contiguous();
+  return c.dtype() == DType::i64 ? c : c.to(DType::i64);
+}
+
+void check_same_device(const char* op, const Tensor& t, const Tensor& index) {
+  check(t.device() == index.device(), op, ": input ", t.shape(), " on ", t.device(), " but index ", index.shape(),
+        " on ", index.device());
+}
+
+// The CUDA twin of check_indices: the kernel finds the first bad position, the message reads its value back.
+void check_device_indices(const char* op, const Tensor& idx, int64_t n, const std::string& what) {
+  const int64_t bad = index_cuda_table().get().first_out_of_range(idx.device_data<int64_t>(), idx.numel(), n);
+  check(bad < 0, op, ": index ", bad < 0 ? 0 : int64_t(idx.reshape({-1}).select(0, bad).item()), " out of range for ",
+        what);
+}
+
+template <class T>
+IndexAddCudaFns<T> index_add_fns() {
+  const IndexAddCudaKernels k = index_add_cuda_table().get();
+  if constexpr (sizeof(T) == sizeof(float)) {
+    return k.f32;
+  } else {
+    return k.f64;
+  }
+}
+
+Tensor embedding_cuda(const Tensor& weight, const Tensor& indices) {
+  check_same_device("embedding", weight, indices);
+  const int64_t V = weight.size(0), D = weight.size(1), n = indices.numel();
+  const Tensor idx = device_index("embedding", indices);  // (n)
+  check_device_indices("embedding", idx, V, cat("an embedding table of V = ", V, " rows (weight ", weight.shape(), ")"));
+  const Tensor w = weight.detach().contiguous();  // (V, D)
+  Shape out_shape = indices.shape();
+  out_shape.push_back(D);
+  Tensor out = empty(out_shape, weight.dtype(), weight.device());  // (n, D)
+  index_cuda_table().get().select_rows(w.device_raw_data(), int64_t(dtype_size(w.dtype())), 1, V, D,
+                                       idx.device_data<int64_t>(), n, out.device_raw_data());
+  record("embedding", {weight}, {out}, [idx, V, D, n](const std::vector<Tensor>& g, const std::vector<bool>&) {
+    const Tensor dy = g[0].contiguous();  // (n, D)
+    Tensor dw = zeros({V, D}, dy.dtype(), dy.device());
+    dispatch_float(dy.dtype(), "embedding backward (CUDA)", [&](auto tag) {
+      using T = decltype(tag);
+      index_add_fns<T>().add_rows(dw.device_data<T>(), 1, V, D, idx.device_data<int64_t>(), n, dy.device_data<T>());
+    });
+    return std::vector<Tensor>{dw};
+  });
+  return out;
+}
+
+Tensor gather_cuda(const Tensor& t, int64_t d, const Tensor& index) {
+  check_same_device("gather", t, index);
+  const int64_t rank = t.dim();
+  const Tensor idx = device_index("gather", index);  // index.shape()
+  check_device_indices("gather", idx, t.shape()[d], cat("dim ", d, " of size ", t.shape()[d], " (input ", t.shape(), ")"));
+  const Tensor src = t.detach();  // any strides: the kernel reads through them
+  Tensor out = empty(index.shape(), t.dtype(), t.device());
+  index_cuda_table().get().gather_dim(src.device_raw_data(), int64_t(dtype_size(src.dtype())), src.strides().data(),
+                                      idx.device_data<int64_t>(), idx.shape().data(), rank, d, out.device_raw_data());
+  const Shape in_shape = t.shape();
+  record("gather", {t, index}, {out}, [=](const std::vector<Tensor>& g, const std::vector<bool>&) {
+    const Tensor dy = g[0].contiguous();  // index.shape()
+    Tensor dt = zeros(in_shape, dy.dtype(), dy.device());
+    dispatch_float(dy.dtype(), "gather backward (CUDA)", [&](auto tag) {
+      using T = decltype(tag);
+      index_add_fns<T>().scatter_add(dt.device_data<T>(), dt.strides().data(), idx.device_data<int64_t>(),
+                                     idx.shape().data(), rank, d, dy.device_data<T>());
+    });
+    return std::vector<Tensor>{dt, Tensor()};
+  });
+  return out;
+}
+
+Tensor index_select_cuda(const Tensor& t, int64_t d, const Tensor& index, int64_t outer, int64_t inner) {
+  check_same_device("index_select", t, index);
+  const int64_t N = t.shape()[d], n = index.numel();
+  const Tensor idx = device_index("index_select", index);  // (n)
+  check_device_indices("index_select", idx, N, cat("dim ", d, " of size ", N, " (input ", t.shape(), ")"));
+  const Tensor src = t.detach().contiguous();  // (outer, N, inner)
+  Shape out_shape = t.shape();
+  out_shape[d] = n;
+  Tensor out = empty(out_shape, t.dtype(), t.device());  // (outer, n, inner)
+  index_cuda_table().get().select_rows(src.device_raw_data(), int64_t(dtype_size(src.dtype())), outer, N, inner,
+                                       idx.device_data<int64_t>(), n, out.device_raw_data());
+  const Shape in_shape = t.shape();
+  record("index_select", {t, index}, {out}, [=](const std::vector<Tensor>& g, const std::vector<bool>&) {
+    const Tensor dy = g[0].contiguous();  // (outer, n, inner)
+    Tensor dt = zeros(in_shape, dy.dtype(), dy.device());
+    dispatch_float(dy.dtype(), "index_select backward (CUDA)", [&](auto tag) {
+      using T = decltype(tag);
+      index_add_fns<T>().add_rows(dt.device_data<T>(), outer, N, inner, idx.device_data<int64_t>(), n,
+                                  dy.device_data<T>());
+    });
+    return std::vector<Tensor>{dt, Tensor()};
+  });
+  return out;
+}
+
 }  // namespace
+
+KernelTable<IndexCudaKernels>& index_cuda_table() {
+  static KernelTable<IndexCudaKernels> table("index", DeviceType::cuda);
+  return table;
+}
+
+KernelTable<IndexAddCudaKernels>& index_add_cuda_table() {
+  static KernelTable<IndexAddCudaKernels> table("index_add", DeviceType::cuda);
+  return table;
+}
 
 Tensor cat_tensors(const std::vector<Tensor>& tensors, int64_t dim) {
   check(!tensors.empty(), "cat: expected a non-empty list of tensors");
@@ -117,6 +230,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
 
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
   check(weight.dim() == 2, "embedding: weight must be (V, D), got ", weight.shape());
+  if (weight.is_cuda() || indices.is_cuda()) return embedding_cuda(weight, indices);
   const int64_t V = weight.size(0), D = weight.size(1), n = indices.numel();
   const Tensor idx = indices.contiguous();
   const Tensor w = weight.detach().contiguous();
@@ -155,6 +269,7 @@ Tensor gather(const Tensor& t, int64_t dim, const Tensor& index) {
   for (int64_t k = 0; k < rank; ++k)
     check(k == d || index.shape()[k] <= t.shape()[k], "gather: index ", index.shape(), " is larger than input ",
           t.shape(), " at dim ", k);
+  if (t.is_cuda() || index.is_cuda()) return gather_cuda(t, d, index);
   const Tensor idx = index.contiguous();
   const Tensor src = t.detach();  // any strides: the kernel reads through them
   Tensor out = empty(index.shape(), t.dtype());
@@ -192,6 +307,7 @@ Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index) {
   int64_t outer = 1, inner = 1;
   for (int64_t k = 0; k < d; ++k) outer *= t.shape()[k];
   for (int64_t k = d + 1; k < t.dim(); ++k) inner *= t.shape()[k];
+  if (t.is_cuda() || index.is_cuda()) return index_select_cuda(t, d, index, outer, inner);
   const Tensor idx = index.contiguous();
   const Tensor src = t.detach().contiguous();  // (outer, N, inner)
   Shape out_shape = t.shape();
