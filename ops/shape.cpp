@@ -1,5 +1,5 @@
-// cat / stack / pad move blocks with strided copies (engine/strided.h); embedding / gather / index_select use the
-// index kernels in cpu/index.h. Backward passes (PyTorch tools/autograd/derivatives.yaml):
+// cat / stack / pad move blocks with strided copies (engine/strided.h, on any device); embedding / gather /
+// index_select use the index kernels in cpu/index.h, or on CUDA those of the index@cuda / index_add@cuda tables. Backward passes (PyTorch tools/autograd/derivatives.yaml):
 //   cat          -> each input gets its slice of dC along dim
 //   pad          -> the input gets the window of dY it was copied to (cropped parts get nothing)
 //   embedding    -> dW[idx[i]] += dY[i]                       (embedding_dense_backward)
@@ -159,13 +159,15 @@ Tensor cat_tensors(const std::vector<Tensor>& tensors, int64_t dim) {
     const Tensor& t = tensors[i];
     check(t.dtype() == first.dtype(), "cat: dtype mismatch: tensor ", i, " is ", t.dtype(), " but tensor 0 is ",
           first.dtype());
+    check(t.device() == first.device(), "cat: tensor ", i, " is on ", t.device(), " but tensor 0 is on ",
+          first.device());
     bool same = t.dim() == first.dim();
     for (int64_t k = 0; same && k < t.dim(); ++k) same = k == d || t.shape()[k] == first.shape()[k];
     check(same, "cat: tensor ", i, " has shape ", t.shape(), " but tensor 0 has ", first.shape(),
           "; sizes must match except in dim ", d);
     out_shape[d] += t.shape()[d];
   }
-  Tensor out = empty(out_shape, first.dtype());
+  Tensor out = empty(out_shape, first.dtype(), first.device());
   std::vector<int64_t> starts(tensors.size());  // offset of each input along d in the output
   int64_t at = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -216,12 +218,12 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
     if (len[d] <= 0) empty_window = true;
   }
   for (int64_t& l : len) l = std::max<int64_t>(l, 0);
-  Tensor out = full(out_shape, value, x.dtype());
+  Tensor out = full(out_shape, value, x.dtype(), x.device());
   const Tensor xd = x.detach();
   if (!empty_window) strided::copy(window(out, dst_start, len), window(xd, src_start, len));
   const Shape in_shape = x.shape();
   record("pad", {x}, {out}, [=](const std::vector<Tensor>& g, const std::vector<bool>&) {
-    Tensor dx = zeros(in_shape, g[0].dtype());
+    Tensor dx = zeros(in_shape, g[0].dtype(), g[0].device());
     if (!empty_window) strided::copy(window(dx, src_start, len), window(g[0], dst_start, len));
     return std::vector<Tensor>{dx};
   });

@@ -38,7 +38,7 @@ std::vector<double> download(const Tensor& t) { return t.to_vector<double>(); }
 
 std::vector<int64_t> random_indices(int64_t n, int64_t bound, uint64_t seed) {
   Generator gen(seed);
-  std::vector<int64_t> v(size_t(n));
+  std::vector<int64_t> v(static_cast<size_t>(n));
   for (int64_t& x : v) x = int64_t(gen.next_below(uint64_t(bound)));
   return v;
 }
