@@ -44,15 +44,17 @@ void record(const char* name, const std::vector<Tensor>& inputs, const std::vect
     o->grad_fn = node;
     o->output_nr = int(k);
     o->requires_grad = true;
-    node->outputs.push_back({o->shape, o->dtype});
+    node->outputs.push_back({o->shape, o->dtype, o->storage->device()});
   }
 }
 
 void accumulate_grad(TensorImpl& leaf, const Tensor& g) {
   check(g.shape() == leaf.shape, "backward: gradient of shape ", g.shape(), " for a leaf of shape ", leaf.shape);
   check(g.dtype() == leaf.dtype, "backward: gradient of dtype ", g.dtype(), " for a leaf of dtype ", leaf.dtype);
+  check(g.device() == leaf.storage->device(), "backward: gradient on ", g.device(), " for a leaf on ",
+        leaf.storage->device());
   if (!leaf.grad) {
-    Tensor copy = empty(g.shape(), g.dtype());
+    Tensor copy = empty(g.shape(), g.dtype(), g.device());
     strided::copy(copy, g);
     leaf.grad = copy.impl_ptr();
   } else {
@@ -68,7 +70,7 @@ void add_into(Tensor& slot, const Tensor& g) {
     slot = g;
     return;
   }
-  Tensor sum = empty(slot.shape(), slot.dtype());
+  Tensor sum = empty(slot.shape(), slot.dtype(), slot.device());
   strided::copy(sum, slot);
   strided::add_inplace(sum, g);
   slot = sum;
@@ -92,7 +94,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     if (!seed.defined()) {
       check(root.numel() == 1, "backward: grad can be implicitly created only for one-element outputs; got shape ",
             root.shape(), " (pass grad_output)");
-      seed = ones(root.shape(), root.dtype());
+      seed = ones(root.shape(), root.dtype(), root.device());
     }
     check(seed.shape() == root.shape(), "backward: grad_output shape ", seed.shape(), " does not match output ",
           root.shape());
@@ -142,7 +144,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     pending.erase(n);
     gout.resize(n->outputs.size());
     for (size_t k = 0; k < gout.size(); ++k)
-      if (!gout[k].defined()) gout[k] = zeros(n->outputs[k].shape, n->outputs[k].dtype);
+      if (!gout[k].defined()) gout[k] = zeros(n->outputs[k].shape, n->outputs[k].dtype, n->outputs[k].device);
     std::vector<bool> needs(n->next.size());
     for (size_t i = 0; i < n->next.size(); ++i) needs[i] = n->next[i].needed();
     std::vector<Tensor> gin = n->fn(gout, needs);

@@ -30,6 +30,7 @@ struct Edge {
 struct OutputMeta {
   Shape shape;
   DType dtype;
+  Device device;
 };
 
 struct Node {

@@ -31,4 +31,12 @@ std::ostream& operator<<(std::ostream& os, Device d) {
   return os << "cuda:" << d.index;
 }
 
+Device device_from_name(const std::string& name) {
+  if (name == "cpu") return Device::cpu();
+  if (name == "cuda") return Device::cuda(0);
+  if (name.rfind("cuda:", 0) == 0 && name.size() > 5 && name.find_first_not_of("0123456789", 5) == std::string::npos)
+    return Device::cuda(std::stoi(name.substr(5)));
+  throw Error(cat("unknown device '", name, "' (expected cpu, cuda or cuda:N)"));
+}
+
 }  // namespace hm

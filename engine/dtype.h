@@ -77,7 +77,12 @@ struct Device {
   int index = 0;
   bool operator==(const Device&) const = default;
   static Device cpu() { return {}; }
+  static Device cuda(int index = 0) { return {DeviceType::cuda, index}; }
+  bool is_cpu() const { return type == DeviceType::cpu; }
+  bool is_cuda() const { return type == DeviceType::cuda; }
 };
+// "cpu", "cuda", "cuda:1" -> Device; throws naming the text otherwise.
+Device device_from_name(const std::string& name);
 std::ostream& operator<<(std::ostream& os, Device d);
 
 }  // namespace hm

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "engine/device.h"
+
 namespace hm::strided {
 namespace {
 
@@ -54,17 +56,52 @@ void copy_typed(const Tensor& dst, const Tensor& src) {
             });
 }
 
+// Copy between host and device memory: the host side is first made contiguous in the destination dtype, the
+// bytes cross once, and a strided destination is then filled on its own device.
+void copy_across_devices(const Tensor& dst, const Tensor& src) {
+  const size_t nbytes = size_t(dst.numel()) * dtype_size(dst.dtype());
+  if (dst.device().type == DeviceType::cpu) {  // device -> host
+    const DeviceBackend& b = device_backend(src.device());
+    Tensor staged = empty(src.shape(), dst.dtype(), src.device());  // contiguous, dst dtype, on the device
+    b.copy(staged, src);
+    if (dst.is_contiguous()) {
+      b.copy_to_host(dst.device_raw_data(), staged.device_raw_data(), nbytes);
+    } else {
+      Tensor host = empty(dst.shape(), dst.dtype());
+      b.copy_to_host(host.device_raw_data(), staged.device_raw_data(), nbytes);
+      copy(dst, host);
+    }
+    return;
+  }
+  // host -> device
+  check(src.device().type == DeviceType::cpu, "copy: ", src.device(), " -> ", dst.device(),
+        " (device-to-device copies between different devices are not supported)");
+  const DeviceBackend& b = device_backend(dst.device());
+  Tensor host = empty(src.shape(), dst.dtype());
+  copy(host, src);
+  if (dst.is_contiguous()) {
+    b.copy_from_host(dst.device_raw_data(), host.device_raw_data(), nbytes);
+  } else {
+    Tensor staged = empty(dst.shape(), dst.dtype(), dst.device());
+    b.copy_from_host(staged.device_raw_data(), host.device_raw_data(), nbytes);
+    b.copy(dst, staged);
+  }
+}
+
 }  // namespace
 
 void copy(const Tensor& dst, const Tensor& src) {
   check(dst.shape() == src.shape(), "copy: shape mismatch, destination ", dst.shape(), " vs source ",
         src.shape());
+  if (dst.device() != src.device()) return copy_across_devices(dst, src);
+  if (dst.device().type != DeviceType::cpu) return device_backend(dst.device()).copy(dst, src);
   dispatch_all(dst.dtype(), "copy", [&](auto d) {
     dispatch_all(src.dtype(), "copy", [&](auto s) { copy_typed<decltype(d), decltype(s)>(dst, src); });
   });
 }
 
 void fill(const Tensor& dst, double value) {
+  if (dst.device().type != DeviceType::cpu) return device_backend(dst.device()).fill(dst, value);
   dispatch_all(dst.dtype(), "fill", [&](auto tag) {
     using T = decltype(tag);
     T* p = static_cast<T*>(dst.storage()->data()) + dst.offset();
@@ -79,6 +116,8 @@ void fill(const Tensor& dst, double value) {
 void add_inplace(const Tensor& dst, const Tensor& src) {
   check(dst.shape() == src.shape(), "add_inplace: shape mismatch ", dst.shape(), " vs ", src.shape());
   check(dst.dtype() == src.dtype(), "add_inplace: dtype mismatch ", dst.dtype(), " vs ", src.dtype());
+  check(dst.device() == src.device(), "add_inplace: device mismatch ", dst.device(), " vs ", src.device());
+  if (dst.device().type != DeviceType::cpu) return device_backend(dst.device()).add_inplace(dst, src);
   dispatch_float(dst.dtype(), "add_inplace", [&](auto tag) {
     using T = decltype(tag);
     T* pd = static_cast<T*>(dst.storage()->data()) + dst.offset();
@@ -95,6 +134,15 @@ Tensor sum_to(const Tensor& src, const Shape& shape) {
   const int64_t rank = src.dim();
   const int64_t lead = rank - int64_t(shape.size());
   check(lead >= 0, "sum_to: cannot reduce ", src.shape(), " to ", shape);
+  if (src.device().type != DeviceType::cpu) {
+    Shape padded(size_t(lead), 1);  // shape at src's rank
+    padded.insert(padded.end(), shape.begin(), shape.end());
+    for (int64_t d = 0; d < rank; ++d)
+      check(padded[d] == src.shape()[d] || padded[d] == 1, "sum_to: cannot reduce ", src.shape(), " to ", shape);
+    Tensor out = zeros(padded, src.dtype(), src.device());
+    device_backend(src.device()).sum_to(out, src);
+    return out.view(shape);
+  }
   // Destination viewed with src's rank: stride 0 on every dim that is summed away.
   Tensor out = zeros(shape, src.dtype());
   const Shape out_strides = contiguous_strides(shape);

@@ -5,6 +5,7 @@
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/strided.h"
 
 namespace hm {
@@ -41,11 +42,26 @@ int64_t wrap_dim(int64_t d, int64_t rank, const char* op) {
 }
 
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
-  check(device.type == DeviceType::cpu, "Storage: device ", device, " is not available in this build path");
-  data_ = cpu_allocator::allocate(nbytes);
+  if (device.type == DeviceType::cpu) {
+    data_ = cpu_allocator::allocate(nbytes);
+  } else {
+    backend_ = &device_backend(device);
+    data_ = backend_->allocate(nbytes);
+  }
 }
 
-Storage::~Storage() { cpu_allocator::deallocate(data_, nbytes_); }
+Storage::~Storage() {
+  if (backend_)
+    backend_->deallocate(data_, nbytes_);
+  else
+    cpu_allocator::deallocate(data_, nbytes_);
+}
+
+void Tensor::throw_not_host(const char* what) const {
+  throw Error(cat(what, ": the tensor of shape ", shape(), " lives on ", device(),
+                  " but host memory was requested (a CPU kernel was handed a device tensor: this op has no path for ",
+                  device(), " yet, or an operand was not moved with .to(device))"));
+}
 
 int64_t Tensor::size(int64_t d) const {
   // wrap_dim accepts dim 0 of a scalar (as torch does for most ops), but a scalar has no sizes to read.
@@ -112,19 +128,22 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(p);
 }
 
-Tensor zeros(const Shape& shape, DType dtype) {
-  Tensor t = empty(shape, dtype);
-  std::memset(t.raw_data(), 0, size_t(t.numel()) * dtype_size(dtype));
+Tensor zeros(const Shape& shape, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  if (device.type == DeviceType::cpu)
+    std::memset(t.raw_data(), 0, size_t(t.numel()) * dtype_size(dtype));
+  else
+    strided::fill(t, 0.0);
   return t;
 }
 
-Tensor full(const Shape& shape, double value, DType dtype) {
-  Tensor t = empty(shape, dtype);
+Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
   strided::fill(t, value);
   return t;
 }
 
-Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
 
 Tensor arange(int64_t n, DType dtype) {
   Tensor t = empty({n}, dtype);
@@ -155,8 +174,8 @@ Tensor from_doubles(const std::vector<double>& values, const Shape& shape, DType
 }
 
 Tensor scalar_tensor(double value, DType dtype) { return full({}, value, dtype); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
-Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype()); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype(), t.device()); }
+Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype(), t.device()); }
 
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
@@ -164,7 +183,7 @@ Tensor Tensor::contiguous() const {
 }
 
 Tensor Tensor::clone() const {
-  Tensor out = empty(shape(), dtype());
+  Tensor out = empty(shape(), dtype(), device());
   strided::copy(out, *this);
   record("clone", {*this}, {out}, [](const std::vector<Tensor>& g, const std::vector<bool>&) {
     return std::vector<Tensor>{g[0]};
@@ -174,7 +193,7 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::to(DType t) const {
   if (t == dtype()) return *this;
-  Tensor out = empty(shape(), t);
+  Tensor out = empty(shape(), t, device());
   strided::copy(out, *this);
   if (is_floating(t) && is_floating(dtype())) {
     const DType from = dtype();
@@ -185,8 +204,20 @@ Tensor Tensor::to(DType t) const {
   return out;
 }
 
+Tensor Tensor::to(Device d) const {
+  if (d == device()) return *this;
+  Tensor out = empty(shape(), dtype(), d);
+  strided::copy(out, *this);  // crosses devices (engine/strided.cpp)
+  const Device from = device();
+  record("to_device", {*this}, {out}, [from](const std::vector<Tensor>& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{g[0].to(from)};
+  });
+  return out;
+}
+
 double Tensor::item() const {
   check(numel() == 1, "item: tensor of shape ", shape(), " has ", numel(), " elements, expected 1");
+  if (device().type != DeviceType::cpu) return detach().cpu().item();
   return dispatch_all(dtype(), "item", [&](auto tag) {
     using T = decltype(tag);
     return double(static_cast<const T*>(storage()->data())[offset()]);
@@ -195,6 +226,7 @@ double Tensor::item() const {
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
+  if (device().type != DeviceType::cpu) return detach().cpu().to_vector<T>();
   Tensor c = contiguous().to(dtype_of<T>::value);
   const T* p = c.data<T>();
   return std::vector<T>(p, p + c.numel());
@@ -208,7 +240,9 @@ template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
 std::string Tensor::str(int64_t max_elems) const {
   if (!defined()) return "Tensor(undefined)";
   std::ostringstream os;
-  os << "Tensor(shape=" << shape() << ", dtype=" << dtype() << ", values=[";
+  os << "Tensor(shape=" << shape() << ", dtype=" << dtype();
+  if (device().type != DeviceType::cpu) os << ", device=" << device();
+  os << ", values=[";
   NoGradGuard no_grad;
   const std::vector<double> v = detach().to_vector<double>();
   for (int64_t i = 0; i < std::min<int64_t>(max_elems, int64_t(v.size())); ++i)

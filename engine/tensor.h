@@ -23,6 +23,10 @@ std::string shape_str(const Shape& s);
 int64_t shape_numel(const Shape& s);
 Shape contiguous_strides(const Shape& s);
 
+struct Node;
+class Tensor;
+struct DeviceBackend;
+
 class Storage {
  public:
   Storage(size_t nbytes, Device device);
@@ -37,6 +41,7 @@ class Storage {
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;
+  const DeviceBackend* backend_ = nullptr;  // null for host memory
 };
 
 struct Node;
@@ -69,19 +74,32 @@ class Tensor {
   int64_t numel() const { return shape_numel(impl().shape); }
   DType dtype() const { return impl().dtype; }
   Device device() const { return impl().storage->device(); }
+  bool is_cuda() const { return device().type == DeviceType::cuda; }
   bool is_contiguous() const;
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
   TensorImpl* unsafe_impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
 
-  // Typed pointer to the first element (storage + offset). Checks the dtype; the caller checks contiguity.
+  // Typed host pointer to the first element (storage + offset). Checks the dtype and that the tensor lives in host
+  // memory: a CPU kernel handed a device tensor fails here with a clear message instead of reading device memory.
+  // The caller checks contiguity.
   template <class T>
   T* data() const {
     check(dtype() == dtype_of<T>::value, "Tensor::data: tensor is ", dtype(), " but ",
           dtype_name(dtype_of<T>::value), " was requested");
+    check_host("Tensor::data");
     return static_cast<T*>(impl().storage->data()) + impl().offset;
   }
   void* raw_data() const {
+    check_host("Tensor::raw_data");
+    return device_raw_data();
+  }
+  // Pointer to the first element on whatever device the tensor lives (for device kernels; no device check).
+  template <class T>
+  T* device_data() const {
+    return static_cast<T*>(device_raw_data());
+  }
+  void* device_raw_data() const {
     return static_cast<char*>(impl().storage->data()) + impl().offset * int64_t(dtype_size(dtype()));
   }
 
@@ -114,14 +132,21 @@ class Tensor {
   Tensor contiguous() const;  // self if already contiguous (differentiable)
   Tensor clone() const;       // always a fresh contiguous copy (differentiable)
   Tensor to(DType t) const;   // dtype conversion (differentiable between float types)
+  Tensor to(Device d) const;  // copy to another device (differentiable); self when already there
+  Tensor cpu() const { return to(Device::cpu()); }
 
-  // ---- host access (tests, I/O, small things) ----
+  // ---- host access (tests, I/O, small things; device tensors are copied to the host first) ----
   double item() const;  // one-element tensors only
   template <class T>
   std::vector<T> to_vector() const;  // element values in row-major order, converted to T
   std::string str(int64_t max_elems = 16) const;
 
  private:
+  void check_host(const char* what) const {
+    if (impl().storage->device().type != DeviceType::cpu) [[unlikely]]
+      throw_not_host(what);
+  }
+  [[noreturn]] void throw_not_host(const char* what) const;
   TensorImpl& impl() const {
     check(impl_ != nullptr, "use of an undefined (empty) Tensor");
     return *impl_;
@@ -134,17 +159,17 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t);
 // Normalise a possibly negative dim against rank; throws naming `op` when out of range.
 int64_t wrap_dim(int64_t d, int64_t rank, const char* op);
 
-// ---- factories (CPU) ----
+// ---- factories (host memory unless a device is given) ----
 Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
-Tensor zeros(const Shape& shape, DType dtype = DType::f32);
-Tensor ones(const Shape& shape, DType dtype = DType::f32);
-Tensor full(const Shape& shape, double value, DType dtype = DType::f32);
+Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+Tensor full(const Shape& shape, double value, DType dtype = DType::f32, Device device = Device::cpu());
 Tensor arange(int64_t n, DType dtype = DType::i64);
 template <class T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape);
 Tensor from_doubles(const std::vector<double>& values, const Shape& shape, DType dtype = DType::f32);
 Tensor scalar_tensor(double value, DType dtype = DType::f32);
-Tensor zeros_like(const Tensor& t);
+Tensor zeros_like(const Tensor& t);  // same shape, dtype and device
 Tensor empty_like(const Tensor& t);
 
 // Make a view of `base`'s storage with new geometry (no autograd; used by view ops and kernels).

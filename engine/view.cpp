@@ -105,8 +105,9 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   Tensor out = make_view(*this, s, st, offset() + start * strides()[d]);
   const Shape in_shape = shape();
   const DType dt = dtype();
+  const Device dev = device();
   record("slice", {*this}, {out}, [=](const std::vector<Tensor>& g, const std::vector<bool>&) {
-    Tensor gin = zeros(in_shape, dt);
+    Tensor gin = zeros(in_shape, dt, dev);
     strided::copy(gin.slice(d, start, end, step), g[0]);
     return std::vector<Tensor>{gin};
   });

@@ -51,6 +51,20 @@ std::vector<KernelTableBase*>& kernel_tables() {
   return tables;
 }
 
+bool override_belongs_elsewhere(const std::string& op, const std::string& variant, const KernelTableBase* self) {
+  for (const KernelTableBase* t : kernel_tables())
+    if (t != self && t->op() == op && t->has(variant)) return true;
+  return false;
+}
+
+std::string all_variants(const std::string& op) {
+  std::string s;
+  for (const KernelTableBase* t : kernel_tables())
+    if (t->op() == op)
+      for (const std::string& v : t->variants()) s += (s.empty() ? "" : ", ") + v;
+  return s;
+}
+
 std::vector<std::string>& differentiable_ops() {
   static std::vector<std::string> ops;
   return ops;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/dtype.h"
 #include "engine/error.h"
 
 namespace hm {
@@ -25,20 +26,34 @@ void clear_kernel_overrides();
 // The override for `op`, or "" when none.
 std::string kernel_override(const std::string& op);
 
+// A kernel table belongs to one device. CPU tables must hold a "scalar" reference variant; a CUDA table (name
+// "<op>@cuda", variants "cuda_*") is checked against the CPU table's scalar variant. An override op=variant applies
+// to the table of the op that has that variant, so `--kernel selective_scan=scalar` picks the CPU reference and
+// `--kernel selective_scan=cuda_sequential` the simple CUDA kernel; a variant that no table of the op has is an error.
 struct KernelTableBase {
   virtual ~KernelTableBase() = default;
   virtual const std::string& op() const = 0;
+  virtual DeviceType device() const = 0;
+  // "op" for CPU tables, "op@cuda" for CUDA tables (listings, conformance markers).
+  std::string name() const { return device() == DeviceType::cpu ? op() : op() + "@cuda"; }
+  virtual bool has(const std::string& variant) const = 0;
   virtual std::vector<std::string> variants() const = 0;
   virtual std::string selected() const = 0;
 };
 
 // All kernel tables, for the conformance test, the bench and `hubmamba bench --list`.
 std::vector<KernelTableBase*>& kernel_tables();
+// True when another table of `op` (another device) has `variant`: the override is meant for that table.
+bool override_belongs_elsewhere(const std::string& op, const std::string& variant, const KernelTableBase* self);
+// Every variant of every table of `op`, "a, b, c" (error messages).
+std::string all_variants(const std::string& op);
 
 template <class Fn>
 class KernelTable : public KernelTableBase {
  public:
-  explicit KernelTable(std::string op) : op_(std::move(op)) { kernel_tables().push_back(this); }
+  explicit KernelTable(std::string op, DeviceType device = DeviceType::cpu) : op_(std::move(op)), device_(device) {
+    kernel_tables().push_back(this);
+  }
   KernelTable(const KernelTable&) = delete;
   KernelTable& operator=(const KernelTable&) = delete;
 
@@ -49,6 +64,8 @@ class KernelTable : public KernelTableBase {
     entries_[variant] = {fn, priority};
   }
   const std::string& op() const override { return op_; }
+  DeviceType device() const override { return device_; }
+  bool has(const std::string& variant) const override { return entries_.count(variant) != 0; }
   std::vector<std::string> variants() const override {
     std::vector<std::string> v;
     for (const auto& [name, e] : entries_) v.push_back(name);
@@ -57,10 +74,11 @@ class KernelTable : public KernelTableBase {
   std::string selected() const override {
     const std::string o = kernel_override(op_);
     if (!o.empty()) {
-      check(entries_.count(o) != 0, "kernel override ", op_, "=", o, ": no such variant (have: ", list(), ")");
-      return o;
+      if (entries_.count(o) != 0) return o;
+      check(override_belongs_elsewhere(op_, o, this), "kernel override ", op_, "=", o,
+            ": no such variant (have: ", all_variants(op_), ")");
     }
-    check(!entries_.empty(), "kernel table ", op_, " has no variants registered");
+    check(!entries_.empty(), "kernel table ", name(), " has no variants registered");
     std::string best;
     int best_priority = -1;
     for (const auto& [name, e] : entries_)
@@ -70,7 +88,7 @@ class KernelTable : public KernelTableBase {
   Fn get() const { return get(selected()); }
   Fn get(const std::string& variant) const {
     auto it = entries_.find(variant);
-    check(it != entries_.end(), "kernel table ", op_, ": no variant '", variant, "' (have: ", list(), ")");
+    check(it != entries_.end(), "kernel table ", name(), ": no variant '", variant, "' (have: ", list(), ")");
     return it->second.fn;
   }
 
@@ -85,6 +103,7 @@ class KernelTable : public KernelTableBase {
     int priority;
   };
   std::string op_;
+  DeviceType device_;
   std::map<std::string, Entry> entries_;
 };
 

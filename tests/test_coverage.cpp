@@ -13,8 +13,9 @@
 namespace hm::test {
 namespace {
 
-// All test sources with whitespace removed, so a call split across lines by clang-format still matches.
-std::string all_test_sources() {
+// All test sources with whitespace removed (keep_whitespace = false), so a call split across lines by
+// clang-format still matches.
+std::string all_test_sources(bool keep_whitespace = false) {
   std::string text;
   for (const auto& entry : std::filesystem::directory_iterator(std::string(HM_SOURCE_DIR) + "/tests")) {
     if (entry.path().extension() != ".cpp" || entry.path().filename() == "test_coverage.cpp") continue;
@@ -22,7 +23,7 @@ std::string all_test_sources() {
     std::stringstream ss;
     ss << in.rdbuf();
     for (char c : ss.str())
-      if (!std::isspace(static_cast<unsigned char>(c))) text.push_back(c);
+      if (keep_whitespace || !std::isspace(static_cast<unsigned char>(c))) text.push_back(c);
   }
   return text;
 }
@@ -36,19 +37,46 @@ TEST(Coverage, EveryDifferentiableOpHasAGradcheck) {
 }
 
 TEST(Coverage, EveryKernelTableHasAConformanceTestAndScalarReference) {
-  const std::string src = all_test_sources();
+  const std::string src = all_test_sources(/*keep_whitespace=*/true);
+  // True when the text has "conformance:" + optional blanks + name, followed by a character that cannot continue a
+  // table name (so "conformance: gemm" does not cover "gemm@cuda" nor "gemm_f32").
+  auto marked = [&](const std::string& name) {
+    const std::string tag = "conformance:";
+    for (size_t at = src.find(tag); at != std::string::npos; at = src.find(tag, at + 1)) {
+      size_t p = at + tag.size();
+      while (p < src.size() && (src[p] == ' ' || src[p] == '\t')) ++p;
+      if (src.compare(p, name.size(), name) != 0) continue;
+      const size_t end = p + name.size();
+      if (end == src.size() ||
+          !(std::isalnum(static_cast<unsigned char>(src[end])) || src[end] == '_' || src[end] == '@'))
+        return true;
+    }
+    return false;
+  };
   for (KernelTableBase* t : kernel_tables()) {
     const auto v = t->variants();
-    EXPECT_NE(std::find(v.begin(), v.end(), "scalar"), v.end()) << t->op() << " lacks a scalar variant";
-    // Conformance tests name the table they cover in a comment or string: "conformance: <op>".
-    EXPECT_NE(src.find("conformance:" + t->op()), std::string::npos)
-        << "kernel table '" << t->op() << "' has no conformance test (mark it with \"conformance: " << t->op()
-        << "\")";
+    // CUDA tables are checked against the CPU table's scalar variant; CPU tables carry their own.
+    if (t->device() == DeviceType::cpu) {
+      EXPECT_NE(std::find(v.begin(), v.end(), "scalar"), v.end()) << t->name() << " lacks a scalar variant";
+    }
+    // Conformance tests name the table they cover in a comment or string: "conformance: <op>" or "<op>@cuda".
+    EXPECT_TRUE(marked(t->name())) << "kernel table '" << t->name() << "' has no conformance test (mark it with \"conformance: "
+                       << t->name() << "\")";
   }
 }
 
 TEST(Coverage, KernelOverrideSelectsAndRejects) {
   for (KernelTableBase* t : kernel_tables()) {
+    if (t->device() != DeviceType::cpu) {
+      // A CPU variant override leaves the CUDA table on its own default; a CUDA variant override selects it.
+      if (t->variants().empty()) continue;  // a CPU-only build registers no CUDA variants
+      set_kernel_overrides(t->op() + "=scalar");
+      EXPECT_NE(t->selected(), "scalar");
+      set_kernel_overrides(t->op() + "=" + t->variants().front());
+      EXPECT_EQ(t->selected(), t->variants().front());
+      clear_kernel_overrides();
+      continue;
+    }
     set_kernel_overrides(t->op() + "=scalar");
     EXPECT_EQ(t->selected(), "scalar");
     set_kernel_overrides(t->op() + "=no_such_variant");

@@ -9,8 +9,16 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
+
+// First statement of every test that needs a GPU: without one (or in a CPU-only build) the test is reported as
+// skipped with the reason, never silently passed. (A macro because GTEST_SKIP must return from the test body.)
+#define HM_SKIP_WITHOUT_CUDA()                                                         \
+  do {                                                                                 \
+    if (!::hm::device_available(::hm::DeviceType::cuda)) GTEST_SKIP() << "skipped: no GPU"; \
+  } while (0)
 
 namespace hm::test {
 

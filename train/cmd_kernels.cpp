@@ -11,7 +11,7 @@ int run_kernels(int argc, char** argv) {
   Args args("kernels", "List the registered kernel variants per op and which one is selected.");
   if (!args.parse(argc, argv)) return 0;
   for (KernelTableBase* t : kernel_tables()) {
-    std::cout << t->op() << ":";
+    std::cout << t->name() << ":";
     const std::string sel = t->selected();
     for (const auto& v : t->variants()) std::cout << " " << v << (v == sel ? "*" : "");
     std::cout << "\n";
