@@ -1,41 +1,38 @@
-// Cosine-similarity kernels on device pointers (the CUDA twins of cpu/cosine.h, same formulas, PyTorch 1.13
-// semantics: each norm clamped separately, y = <a, b> / (max(|a|, eps) * max(|b|, eps)), and the gradient taken
-// through the clamped norm as if it were |x|). Templates over T = float / double, instantiated in cuda/cosine.cu.
-// The outer-product layout's GEMMs are not here: ops/similarity.cpp runs them through the CUDA `gemm` table.
+// Cosine-similarity kernels on device pointers: the CUDA twins of cpu/cosine.h, with the same signatures, formulas
+// and PyTorch 1.13 semantics (each norm clamped separately, y = <a, b> / (max(|a|, eps) * max(|b|, eps)), the
+// gradient taken through the clamped norm as if it were |x|). Templates over T = float / double, instantiated in
+// cuda/cosine.cu. Every kernel sums in a fixed order (no atomics): results are reproducible run to run.
 #pragma once
 #include <cstdint>
 
 namespace hm::cuda {
 
-// norm (R) = max(|A[r]|, eps) for A (R, D).
+// norm (R) = max(|A[r]|, eps) for A (R, D). One warp per row.
 template <class T>
 void cosine_row_norms(const T* A, int64_t R, int64_t D, T eps, T* norm);
 
-// y[o] = <A[ia[o]], B[ib[o]]> / (norm_a[ia[o]] * norm_b[ib[o]]); A (Ra, D), B (Rb, D), ia / ib / y (O).
+// y[o] = <A[ia[o]], B[ib[o]]> / (norm_a[ia[o]] * norm_b[ib[o]]); ia / ib / y (O). One warp per output.
 template <class T>
-void cosine_forward_pairs(const T* A, const T* norm_a, const T* B, const T* norm_b, const int64_t* ia,
-                          const int64_t* ib, int64_t O, int64_t D, T* y);
+void cosine_forward(const T* A, const T* norm_a, const T* B, const T* norm_b, const int64_t* ia, const int64_t* ib,
+                    int64_t O, int64_t D, T* y);
 
-// The gradient of one side, X (R, D), partner Y: with the outputs of row r listed in order[start[r] ..
-// start[r + 1]) (ascending o, a counting sort of ix done by the caller),
-//   dX[r] = sum_{o of r} dy[o] / (nx[r] ny[iy[o]]) Y[iy[o]] - (sum_{o of r} dy[o] y[o]) / nx[r]^2 X[r].
-// One thread per element of dX, summing in the order of `order`: deterministic, no atomics.
+// dA[r] = sum_{o: ia[o] = r} dy[o] (B[ib[o]] / (na nb) - y[o] A[r] / na^2), and symmetrically dB (either may be
+// null). The outputs are grouped by row with a counting sort on the host (ia / ib are copied back: this
+// synchronises), then one thread per gradient element sums its row's outputs in ascending o, as the CPU does.
 template <class T>
-void cosine_backward_rows(const T* dy, const T* y, const T* X, const T* norm_x, const T* Y, const T* norm_y,
-                          const int64_t* iy, const int64_t* start, const int64_t* order, int64_t R, int64_t D, T* dX);
+void cosine_backward(const T* dy, const T* y, const T* A, const T* norm_a, const T* B, const T* norm_b,
+                     const int64_t* ia, const int64_t* ib, int64_t O, int64_t Ra, int64_t Rb, int64_t D, T* dA, T* dB);
 
-// out (R, D) = X / norm[r] row by row: the normalised rows whose GEMM is the outer-product layout's y.
+// Outer-product layout, y (Ra, Rb) = (A / na) (B / nb)^T: the rows are normalised into scratch buffers, then one
+// cuBLAS GEMM (cuda/blas.h; TF32 only when allowed).
 template <class T>
-void cosine_normalize_rows(const T* X, const T* norm, int64_t R, int64_t D, T* out);
+void cosine_forward_outer(const T* A, const T* norm_a, const T* B, const T* norm_b, int64_t Ra, int64_t Rb,
+                          int64_t D, T* y);
 
-// Outer-product backward, elementwise part: S (Ra, Rb) = dy / (na nb^T), row_sums (Ra) = sum_j dy * y,
-// col_sums (Rb) = sum_i dy * y (each sum in index order).
+// With S = dy / (na nb^T) (Ra, Rb):  dA = S B - (rowsum(dy * y) / na^2) A,  dB = S^T A - (colsum(dy * y) / nb^2) B,
+// the diagonal term written first and a beta = 1 GEMM adding S B (S^T A). dA / dB may be null.
 template <class T>
-void cosine_outer_scale(const T* dy, const T* y, const T* norm_a, const T* norm_b, int64_t Ra, int64_t Rb, T* S,
-                        T* row_sums, T* col_sums);
-
-// dX (R, D) = -(sums[r] / nx[r]^2) X[r]: the diagonal term, written before a beta = 1 GEMM adds S' Y.
-template <class T>
-void cosine_diagonal_term(const T* X, const T* norm_x, const T* sums, int64_t R, int64_t D, T* dX);
+void cosine_backward_outer(const T* dy, const T* y, const T* A, const T* norm_a, const T* B, const T* norm_b,
+                           int64_t Ra, int64_t Rb, int64_t D, T* dA, T* dB);
 
 }  // namespace hm::cuda

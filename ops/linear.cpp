@@ -23,8 +23,22 @@ KernelTable<GemmCudaKernels>& gemm_cuda_table() {
   return table;
 }
 
+namespace {
+
+// One operand of a GEMM on CUDA tensors: the first matrix starts `offset` elements after t's first element, is
+// stored row-major with row stride ld (trans: it holds op(X)^T), and matrix i of a batch is `stride` further on.
+struct GemmArg {
+  Tensor t;
+  int64_t offset = 0;
+  bool trans = false;
+  int64_t ld = 1;
+  int64_t stride = 0;
+};
+
+// C = alpha op(A) op(B) + beta C for `batch` matrices through the selected gemm@cuda variant; A, B, C CUDA tensors
+// of one dtype (f32, f64 or bf16), C.trans false.
 void gemm_cuda(int64_t M, int64_t N, int64_t K, double alpha, const GemmArg& A, const GemmArg& B, double beta,
-               const GemmArg& C, int64_t batch) {
+               const GemmArg& C, int64_t batch = 1) {
   const DType t = C.t.dtype();
   check(A.t.dtype() == t && B.t.dtype() == t, "gemm (CUDA): dtype mismatch: A ", A.t.dtype(), ", B ", B.t.dtype(),
         ", C ", t);
@@ -48,8 +62,6 @@ void gemm_cuda(int64_t M, int64_t N, int64_t K, double alpha, const GemmArg& A, 
     default: throw Error(cat("gemm (CUDA): expected float32, float64 or bfloat16 tensors, got ", t));
   }
 }
-
-namespace {
 
 const bool kRegScalar = (gemm_table().add("scalar", {cpu::scalar::gemm<float>, cpu::scalar::gemm<double>}, 0), true);
 const bool kRegOpenblas = (gemm_table().add("openblas", {cpu::openblas::sgemm, cpu::openblas::dgemm}, 10), true);
@@ -298,8 +310,13 @@ Tensor matmul_batched(const char* name, const Tensor& a_in, const Tensor& b_in) 
 
 // f32 / f64 everywhere; bf16 too on CUDA (cuBLAS with f32 accumulation).
 void check_float_dtype(const char* op, const Tensor& a) {
-  check(a.dtype() == DType::f32 || a.dtype() == DType::f64 || (a.is_cuda() && a.dtype() == DType::bf16), op,
-        ": expected float32 or float64 tensors (or bfloat16 on CUDA), got ", a.dtype(), " on ", a.device());
+  const DType t = a.dtype();
+  if (a.is_cuda())
+    check(t == DType::f32 || t == DType::f64 || t == DType::bf16, op,
+          ": expected float32, float64 or bfloat16 CUDA tensors, got ", t);
+  else
+    check(t == DType::f32 || t == DType::f64, op, ": expected float32 or float64 tensors, got ", t,
+          t == DType::bf16 ? " (bfloat16 runs on CUDA only)" : "");
 }
 
 void check_float_pair(const char* op, const Tensor& a, const Tensor& b) {

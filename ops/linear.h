@@ -40,22 +40,6 @@ struct GemmCudaKernels {
 };
 KernelTable<GemmCudaKernels>& gemm_cuda_table();
 
-// One operand of a GEMM on CUDA tensors: the first matrix starts `offset` elements after t's first element, is
-// stored row-major with row stride ld (trans: it holds op(X)^T), and matrix i of a batch is `stride` further on.
-struct GemmArg {
-  Tensor t;
-  int64_t offset = 0;
-  bool trans = false;
-  int64_t ld = 1;
-  int64_t stride = 0;
-};
-
-// C = alpha op(A) op(B) + beta C for `batch` matrices through the selected `gemm@cuda` variant; A, B, C CUDA
-// tensors of one dtype (f32, f64 or bf16), C.trans false. The GEMM behind matmul / bmm / linear on CUDA, and
-// the cosine-similarity outer-product path.
-void gemm_cuda(int64_t M, int64_t N, int64_t K, double alpha, const GemmArg& A, const GemmArg& B, double beta,
-               const GemmArg& C, int64_t batch = 1);
-
 // torch.matmul: 1-D @ 1-D -> () dot product; 2-D @ 2-D -> (M, N); 1-D operands get a unit dim prepended (left)
 // or appended (right) that is removed from the result; N-D @ N-D multiplies the last two dims and broadcasts
 // the leading (batch) dims. (..., M, K) @ (K, N) is one GEMM over the flattened rows when the layout allows.

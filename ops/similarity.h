@@ -10,30 +10,26 @@ namespace hm {
 //   y = sum_dim(a * b) / (max(|a|_dim, eps) * max(|b|_dim, eps))       (each norm clamped on its own, as 1.13)
 Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim = 1, double eps = 1e-8);
 
-// ---- CUDA (cuda/cosine.h; variant cuda_rows registered in ops/similarity_cuda.cpp, empty without CUDA) -------
-// The row kernels of the `cosine_similarity@cuda` table; the outer-product layout's GEMMs go through gemm@cuda.
+// ---- kernels: one signature for both devices (cpu/cosine.h and cuda/cosine.h document each) ------------------
+// Table `cosine_similarity` holds the CPU reference ("scalar", cpu/cosine.h; its outer layout calls OpenBLAS),
+// `cosine_similarity@cuda` the CUDA kernels ("cuda_rows", cuda/cosine.h; registered in ops/similarity_cuda.cpp,
+// empty without CUDA). All pointers live on the table's device.
 template <class T>
-struct CosineCudaFns {
-  // norm (R) = max(|A[r]|, eps), A (R, D)
+struct CosineFns {
   void (*row_norms)(const T* A, int64_t R, int64_t D, T eps, T* norm);
-  // y[o] = <A[ia[o]], B[ib[o]]> / (na[ia[o]] nb[ib[o]])
-  void (*forward_pairs)(const T* A, const T* na, const T* B, const T* nb, const int64_t* ia, const int64_t* ib,
-                        int64_t O, int64_t D, T* y);
-  // dX (R, D) of one side, outputs of row r at order[start[r] .. start[r + 1]), iy the partner rows
-  void (*backward_rows)(const T* dy, const T* y, const T* X, const T* nx, const T* Y, const T* ny, const int64_t* iy,
-                        const int64_t* start, const int64_t* order, int64_t R, int64_t D, T* dX);
-  // out (R, D) = X / norm[r]
-  void (*normalize_rows)(const T* X, const T* norm, int64_t R, int64_t D, T* out);
-  // S (Ra, Rb) = dy / (na nb^T), row_sums (Ra) / col_sums (Rb) of dy * y
-  void (*outer_scale)(const T* dy, const T* y, const T* na, const T* nb, int64_t Ra, int64_t Rb, T* S, T* row_sums,
-                      T* col_sums);
-  // dX (R, D) = -(sums[r] / nx[r]^2) X[r]
-  void (*diagonal_term)(const T* X, const T* nx, const T* sums, int64_t R, int64_t D, T* dX);
+  void (*forward)(const T* A, const T* na, const T* B, const T* nb, const int64_t* ia, const int64_t* ib, int64_t O,
+                  int64_t D, T* y);
+  void (*backward)(const T* dy, const T* y, const T* A, const T* na, const T* B, const T* nb, const int64_t* ia,
+                   const int64_t* ib, int64_t O, int64_t Ra, int64_t Rb, int64_t D, T* dA, T* dB);
+  void (*forward_outer)(const T* A, const T* na, const T* B, const T* nb, int64_t Ra, int64_t Rb, int64_t D, T* y);
+  void (*backward_outer)(const T* dy, const T* y, const T* A, const T* na, const T* B, const T* nb, int64_t Ra,
+                         int64_t Rb, int64_t D, T* dA, T* dB);
 };
-struct CosineCudaKernels {
-  CosineCudaFns<float> f32;
-  CosineCudaFns<double> f64;
+struct CosineKernels {
+  CosineFns<float> f32;
+  CosineFns<double> f64;
 };
-KernelTable<CosineCudaKernels>& cosine_cuda_table();
+KernelTable<CosineKernels>& cosine_table();
+KernelTable<CosineKernels>& cosine_cuda_table();
 
 }  // namespace hm

@@ -7,9 +7,9 @@ namespace hm {
 namespace {
 
 template <class T>
-constexpr CosineCudaFns<T> fns() {
-  return {cuda::cosine_row_norms<T>,      cuda::cosine_forward_pairs<T>, cuda::cosine_backward_rows<T>,
-          cuda::cosine_normalize_rows<T>, cuda::cosine_outer_scale<T>,   cuda::cosine_diagonal_term<T>};
+constexpr CosineFns<T> fns() {
+  return {cuda::cosine_row_norms<T>, cuda::cosine_forward<T>, cuda::cosine_backward<T>, cuda::cosine_forward_outer<T>,
+          cuda::cosine_backward_outer<T>};
 }
 
 const bool kRegRows = (cosine_cuda_table().add("cuda_rows", {fns<float>(), fns<double>()}, 10), true);

@@ -5,12 +5,11 @@
 //  2. op level: forward and the gradient of every input of matmul / bmm / linear / embedding / gather /
 //     index_select / cosine_similarity / cat / stack / pad on CUDA tensors against the same op on the CPU.
 // Every GPU test starts with HM_SKIP_WITHOUT_CUDA(); registration and argument checks run everywhere.
+#include <array>
 #include <cmath>
 #include <limits>
 
-#include "cpu/cosine.h"
 #include "cpu/gemm.h"
-#include "cpu/index.h"
 #include "cuda/blas.h"
 #include "ops/linear.h"
 #include "ops/shape.h"
@@ -43,12 +42,23 @@ std::vector<int64_t> random_indices(int64_t n, int64_t bound, uint64_t seed) {
   return v;
 }
 
+// The f32 or f64 member of a two-dtype table entry.
+template <class T, class Kernels>
+auto for_type(const Kernels& k) {
+  if constexpr (sizeof(T) == sizeof(float)) {
+    return k.f32;
+  } else {
+    return k.f64;
+  }
+}
+
 // ---- registration (runs everywhere) -------------------------------------------------------------------------
 
 TEST(CudaLinalg, TablesHoldTheCudaVariantsOnlyInCudaBuilds) {
 #ifdef HUBMAMBA_WITH_CUDA
   EXPECT_EQ(gemm_cuda_table().variants(), (std::vector<std::string>{"cuda_cublas", "cuda_cublaslt"}));
   EXPECT_EQ(index_cuda_table().variants(), (std::vector<std::string>{"cuda_simple"}));
+  EXPECT_EQ(index_cuda_table().selected(), "cuda_simple");
   EXPECT_EQ(index_add_cuda_table().variants(), (std::vector<std::string>{"cuda_atomic", "cuda_ordered"}));
   EXPECT_EQ(cosine_cuda_table().variants(), (std::vector<std::string>{"cuda_rows"}));
   EXPECT_EQ(gemm_cuda_table().selected(), "cuda_cublas");
@@ -61,12 +71,15 @@ TEST(CudaLinalg, TablesHoldTheCudaVariantsOnlyInCudaBuilds) {
 #endif
   EXPECT_EQ(gemm_cuda_table().name(), "gemm@cuda");
   EXPECT_EQ(index_add_cuda_table().name(), "index_add@cuda");
+  // The CPU twins hold the reference every CUDA variant is checked against.
+  const std::vector<const KernelTableBase*> cpu_twins = {&index_table(), &index_add_table(), &cosine_table()};
+  for (const KernelTableBase* t : cpu_twins) EXPECT_EQ(t->variants(), (std::vector<std::string>{"scalar"})) << t->name();
 }
 
 TEST(CudaLinalg, Bf16IsRejectedOnTheCpu) {
   const Tensor a = zeros({2, 2}, DType::bf16);
-  EXPECT_TRUE(throws_with([&] { matmul(a, a); }, "bfloat16 on CUDA"));
-  EXPECT_TRUE(throws_with([&] { linear(a, a); }, "bfloat16 on CUDA"));
+  EXPECT_TRUE(throws_with([&] { matmul(a, a); }, "bfloat16 runs on CUDA only"));
+  EXPECT_TRUE(throws_with([&] { linear(a, a); }, "bfloat16 runs on CUDA only"));
 }
 
 // ---- gemm@cuda conformance ------------------------------------------------------------------------------------
@@ -99,7 +112,7 @@ std::vector<CudaGemmCase> cuda_gemm_cases() {
   return cases;
 }
 
-// Runs variant k on case c in dtype dt (f32, f64, bf16) and compares with cpu::scalar::gemm<double> on the values
+// Runs variant k on case c in dtype dt (f32, f64, bf16) and compares with the CPU table's scalar gemm (f64) on the values
 // the device really holds. Bound per element: 4 (K + 2) u (|alpha| |A||B| + |beta| |C|) with u the accumulation
 // unit roundoff, plus bf16's output rounding (2^-8 relative) or TF32's input rounding (2^-10 per product).
 void check_cuda_gemm(const GemmCudaKernels& k, DType dt, const CudaGemmCase& c, uint64_t seed, bool tf32) {
@@ -140,11 +153,12 @@ void check_cuda_gemm(const GemmCudaKernels& k, DType dt, const CudaGemmCase& c, 
   std::vector<double> abs_a = a_host, abs_b = b_host;
   for (double& x : abs_a) x = std::abs(x);
   for (double& x : abs_b) x = std::abs(x);
+  const cpu::GemmFn<double> ref = gemm_table().get("scalar").f64;
   for (int64_t i = 0; i < c.batch; ++i) {
-    cpu::scalar::gemm<double>(c.ta, c.tb, c.M, c.N, c.K, c.alpha, a_host.data() + i * sa, lda, b_host.data() + i * sb,
-                              ldb, c.beta, want.data() + i * sc, ldc);
-    cpu::scalar::gemm<double>(c.ta, c.tb, c.M, c.N, c.K, std::abs(c.alpha), abs_a.data() + i * sa, lda,
-                              abs_b.data() + i * sb, ldb, std::abs(c.beta), mag.data() + i * sc, ldc);
+    ref(c.ta, c.tb, c.M, c.N, c.K, c.alpha, a_host.data() + i * sa, lda, b_host.data() + i * sb, ldb, c.beta,
+        want.data() + i * sc, ldc);
+    ref(c.ta, c.tb, c.M, c.N, c.K, std::abs(c.alpha), abs_a.data() + i * sa, lda, abs_b.data() + i * sb, ldb,
+        std::abs(c.beta), mag.data() + i * sc, ldc);
   }
   const double u = dt == DType::f64 ? std::ldexp(1.0, -53) : std::ldexp(1.0, -24);
   const double extra = dt == DType::bf16 ? std::ldexp(1.0, -8) : tf32 ? std::ldexp(1.0, -9) : 0.0;
@@ -384,12 +398,13 @@ TEST(CudaShapeOps, CatStackPadMatchCpu) {
   }
 }
 
-// ---- index@cuda / index_add@cuda conformance -----------------------------------------------------------------
+// ---- index@cuda / index_add@cuda conformance against the CPU tables' scalar variants ----------------------------
 
 TEST(CudaIndexConformance, ForwardKernelsMoveExactlyTheCpuElements) {
   // conformance: index@cuda (every element size; strided gather source; the index check)
   HM_SKIP_WITHOUT_CUDA();
-  check_all_variants(index_cuda_table(), [&](const std::string&, const IndexCudaKernels& k) {
+  const IndexKernels ref = index_table().get("scalar");
+  check_all_variants(index_cuda_table(), [&](const std::string&, const IndexKernels& k) {
     struct Rows {
       int64_t outer, N, inner, n;
     };
@@ -397,83 +412,76 @@ TEST(CudaIndexConformance, ForwardKernelsMoveExactlyTheCpuElements) {
       for (DType dt : {DType::f64, DType::f32, DType::bf16, DType::i32, DType::u8}) {
         SCOPED_TRACE(cat("select_rows outer=", r.outer, " N=", r.N, " inner=", r.inner, " n=", r.n, " ", dt));
         std::vector<double> v = random_values(r.outer * r.N * r.inner, uint64_t(r.N * 10 + r.n));
-        for (double& x : v) x = dt == DType::u8 ? std::abs(std::round(x * 40)) : x * 40;
-        const auto [src, src_host] = upload(v, dt);
+        for (double& x : v) x = std::abs(std::round(x * 40));  // exact in every dtype here (u8 included)
+        const Tensor src = from_doubles(v, {int64_t(v.size())}, DType::f64).to(dt);  // host
         const std::vector<int64_t> index = random_indices(r.n, r.N, uint64_t(r.inner));
-        const Tensor idx = from_vector(index, {r.n}).to(kGpu);
-        const Tensor out = full({r.outer * r.n * r.inner}, 7, dt, kGpu);  // a value no source element has
-        k.select_rows(src.device_raw_data(), int64_t(dtype_size(dt)), r.outer, r.N, r.inner, idx.device_data<int64_t>(),
-                      r.n, out.device_raw_data());
-        std::vector<double> want(size_t(r.outer * r.n * r.inner));
-        cpu::index_select_rows(src_host.data(), r.outer, r.N, r.inner, index.data(), r.n, want.data());
-        EXPECT_EQ(download(out), want);
+        const Tensor idx = from_vector(index, {r.n});
+        const Tensor want = from_doubles(std::vector<double>(size_t(r.outer * r.n * r.inner), 7.0),  // 7: poison
+                                         {r.outer * r.n * r.inner}, dt),
+                     got = want.to(kGpu);
+        ref.select_rows(src.raw_data(), int64_t(dtype_size(dt)), r.outer, r.N, r.inner, index.data(), r.n,
+                        want.raw_data());
+        k.select_rows(src.to(kGpu).device_raw_data(), int64_t(dtype_size(dt)), r.outer, r.N, r.inner,
+                      idx.to(kGpu).device_data<int64_t>(), r.n, got.device_raw_data());
+        EXPECT_EQ(download(got), download(want));
       }
     // gather_dim with a transposed (strided) source, every dim.
-    const auto [flat, flat_host] = upload(random_values(4 * 5 * 6, 3), DType::f32);
-    const Tensor src = flat.reshape({6, 5, 4}).transpose(0, 2);  // (4, 5, 6), strides (1, 4, 20)
-    const Tensor src_cpu = from_doubles(flat_host, {6, 5, 4}, DType::f32).transpose(0, 2).contiguous();
+    const Tensor host = from_doubles(random_values(4 * 5 * 6, 3), {6, 5, 4}, DType::f32).transpose(0, 2);  // (4, 5, 6)
+    const Tensor dev = host.to(kGpu);  // the same strides (1, 4, 20) on the GPU
+    ASSERT_EQ(dev.strides(), host.strides());
     for (int64_t d = 0; d < 3; ++d) {
       SCOPED_TRACE(cat("gather_dim dim ", d));
       const Shape is = {3, 5, 2};
-      const std::vector<int64_t> index = random_indices(shape_numel(is), src.size(d), uint64_t(40 + d));
-      const Tensor idx = from_vector(index, is).to(kGpu);
-      const Tensor out = full(is, kNaN, DType::f32, kGpu);
-      k.gather_dim(src.device_raw_data(), 4, src.strides().data(), idx.device_data<int64_t>(), is.data(), 3, d,
-                   out.device_raw_data());
-      std::vector<float> want(size_t(shape_numel(is)));
-      cpu::gather_dim(src_cpu.data<float>(), src_cpu.strides().data(), index.data(), is.data(), 3, d, want.data());
-      EXPECT_EQ(out.to_vector<float>(), want);
+      const std::vector<int64_t> index = random_indices(shape_numel(is), host.size(d), uint64_t(40 + d));
+      const Tensor want = full(is, kNaN, DType::f32), got = want.to(kGpu);
+      ref.gather_dim(host.raw_data(), 4, host.strides().data(), index.data(), is.data(), 3, d, want.raw_data());
+      k.gather_dim(dev.device_raw_data(), 4, dev.strides().data(), from_vector(index, is).to(kGpu).device_data<int64_t>(),
+                   is.data(), 3, d, got.device_raw_data());
+      EXPECT_EQ(got.to_vector<float>(), want.to_vector<float>());
     }
     // first_out_of_range: the first bad position, -1 when all are valid or there are none.
-    const Tensor idx = from_vector(std::vector<int64_t>{0, 4, 5, -1, 9}, {5}).to(kGpu);
-    EXPECT_EQ(k.first_out_of_range(idx.device_data<int64_t>(), 5, 5), 2);
-    EXPECT_EQ(k.first_out_of_range(idx.device_data<int64_t>(), 5, 10), 3);
-    EXPECT_EQ(k.first_out_of_range(idx.device_data<int64_t>(), 2, 5), -1);
-    EXPECT_EQ(k.first_out_of_range(idx.device_data<int64_t>(), 0, 5), -1);
+    const std::vector<int64_t> index = {0, 4, 5, -1, 9};
+    const Tensor idx = from_vector(index, {5}).to(kGpu);
+    for (auto [count, n] : {std::pair<int64_t, int64_t>{5, 5}, {5, 10}, {2, 5}, {0, 5}})
+      EXPECT_EQ(k.first_out_of_range(idx.device_data<int64_t>(), count, n), ref.first_out_of_range(index.data(), count, n))
+          << "count " << count << " n " << n;
   });
 }
 
 TEST(CudaIndexConformance, ScatterAddsMatchTheCpuKernels) {
   // conformance: index_add@cuda (repeated indices; cuda_ordered must be bit-identical to the CPU)
   HM_SKIP_WITHOUT_CUDA();
-  check_all_variants(index_add_cuda_table(), [&](const std::string& name, const IndexAddCudaKernels& k) {
+  const IndexAddKernels ref_all = index_add_table().get("scalar");
+  check_all_variants(index_add_cuda_table(), [&](const std::string& name, const IndexAddKernels& k) {
     const bool exact = name == "cuda_ordered";
     auto run = [&](auto tag) {
       using T = decltype(tag);
-      IndexAddCudaFns<T> f;
-      if constexpr (sizeof(T) == sizeof(float)) {
-        f = k.f32;
-      } else {
-        f = k.f64;
-      }
+      const IndexAddFns<T> f = for_type<T>(k), ref = for_type<T>(ref_all);
       const DType dt = dtype_of<T>::value;
       const double tol = exact ? 0.0 : sizeof(T) == 4 ? 1e-5 : 1e-12;
-      // add_rows: (outer, n, inner) -> (outer, N, inner), 13 draws from N = 4 rows.
+      SCOPED_TRACE(cat(dt));
+      // add_rows: (outer, n, inner) onto (outer, N, inner), 13 draws from N = 4 rows.
       const int64_t outer = 3, N = 4, inner = 33, n = 13;
       const std::vector<int64_t> index = random_indices(n, N, 5);
-      const auto [go, go_host] = upload(random_values(outer * n * inner, 6), dt);
-      const auto [gs, gs_host] = upload(random_values(outer * N * inner, 7), dt);  // accumulates onto this
-      f.add_rows(gs.template device_data<T>(), outer, N, inner, from_vector(index, {n}).to(kGpu).template device_data<int64_t>(),
-                 n, go.template device_data<T>());
-      std::vector<T> want(gs_host.begin(), gs_host.end()), g(go_host.begin(), go_host.end());
-      cpu::index_add_rows(want.data(), outer, N, inner, index.data(), n, g.data());
-      const std::vector<double> got = download(gs);
-      for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], double(want[i]), tol * 4) << "add_rows element " << i;
-      // scatter_add along each dim of a (4, 5, 6) gradient from a (3, 7, 2)-ish index (7 > 5: repeats).
+      const Tensor go = from_doubles(random_values(outer * n * inner, 6), {outer * n * inner}, dt);
+      const Tensor want = from_doubles(random_values(outer * N * inner, 7), {outer * N * inner}, dt),
+                   got = want.to(kGpu);  // accumulates onto random values
+      ref.add_rows(want.data<T>(), outer, N, inner, index.data(), n, go.data<T>());
+      f.add_rows(got.device_data<T>(), outer, N, inner, from_vector(index, {n}).to(kGpu).device_data<int64_t>(), n,
+                 go.to(kGpu).device_data<T>());
+      EXPECT_TRUE(all_close(got, want, tol, tol)) << "add_rows";
+      // scatter_add along each dim of a (4, 5, 6) gradient; the index is longer than the dim (repeats).
       for (int64_t d = 0; d < 3; ++d) {
         const Shape ds = {4, 5, 6};
         Shape is = {3, 4, 2};
         is[size_t(d)] = 7;
         const std::vector<int64_t> si = random_indices(shape_numel(is), ds[size_t(d)], uint64_t(8 + d));
-        const auto [src, src_host] = upload(random_values(shape_numel(is), uint64_t(9 + d)), dt);
-        const Tensor dst = zeros(ds, dt, kGpu);
-        f.scatter_add(dst.template device_data<T>(), dst.strides().data(),
-                      from_vector(si, is).to(kGpu).template device_data<int64_t>(), is.data(), 3, d,
-                      src.template device_data<T>());
-        std::vector<T> ref(size_t(shape_numel(ds)), T(0)), s(src_host.begin(), src_host.end());
-        cpu::scatter_add_dim(ref.data(), contiguous_strides(ds).data(), si.data(), is.data(), 3, d, s.data());
-        const std::vector<double> out = download(dst);
-        for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(out[i], double(ref[i]), tol * 8) << "dim " << d << " element " << i;
+        const Tensor src = from_doubles(random_values(shape_numel(is), uint64_t(9 + d)), is, dt);
+        const Tensor want_s = zeros(ds, dt), got_s = zeros(ds, dt, kGpu);
+        ref.scatter_add(want_s.data<T>(), want_s.strides().data(), si.data(), is.data(), 3, d, src.data<T>());
+        f.scatter_add(got_s.device_data<T>(), got_s.strides().data(), from_vector(si, is).to(kGpu).device_data<int64_t>(),
+                      is.data(), 3, d, src.to(kGpu).device_data<T>());
+        EXPECT_TRUE(all_close(got_s, want_s, tol, tol)) << "scatter_add dim " << d;
       }
     };
     run(float{});
@@ -481,89 +489,79 @@ TEST(CudaIndexConformance, ScatterAddsMatchTheCpuKernels) {
   });
 }
 
-// ---- cosine similarity ------------------------------------------------------------------------------------
+// ---- cosine_similarity@cuda conformance ---------------------------------------------------------------------
 
-TEST(CudaCosineConformance, RowKernelsMatchTheCpuKernels) {
-  // conformance: cosine_similarity@cuda (norms with a zero row, pairs, per-row backward, outer-product pieces)
+TEST(CudaCosineConformance, EveryKernelMatchesTheCpuScalarVariant) {
+  // conformance: cosine_similarity@cuda (norms with a zero row, pairs, pairs backward, outer layout fwd / bwd)
   HM_SKIP_WITHOUT_CUDA();
-  check_all_variants(cosine_cuda_table(), [&](const std::string&, const CosineCudaKernels& k) {
-    const int64_t Ra = 5, Rb = 3, D = 37, O = 11;
-    std::vector<double> a = random_values(Ra * D, 1), b = random_values(Rb * D, 2);
-    std::fill(a.begin() + 2 * D, a.begin() + 3 * D, 0.0);  // a zero row: its norm is clamped to eps
-    const std::vector<int64_t> ia = random_indices(O, Ra, 3), ib = random_indices(O, Rb, 4);
-    const std::vector<double> dy = random_values(O, 5);
-    const double eps = 1e-8;
-    // CPU reference (double).
-    std::vector<double> na(Ra), nb(Rb), y(O), dA(Ra * D), dB(Rb * D);
-    cpu::row_norms(a.data(), Ra, D, eps, na.data());
-    cpu::row_norms(b.data(), Rb, D, eps, nb.data());
-    cpu::cosine_forward(a.data(), na.data(), b.data(), nb.data(), ia.data(), ib.data(), O, D, y.data());
-    cpu::cosine_backward(dy.data(), y.data(), a.data(), na.data(), b.data(), nb.data(), ia.data(), ib.data(), O, Ra, Rb,
-                         D, dA.data(), dB.data());
-    // GPU (double), every buffer NaN-poisoned first.
-    const CosineCudaFns<double> f = k.f64;
-    const Tensor A = upload(a, DType::f64).first, B = upload(b, DType::f64).first, DY = upload(dy, DType::f64).first;
-    const Tensor IA = from_vector(ia, {O}).to(kGpu), IB = from_vector(ib, {O}).to(kGpu);
-    auto nan = [](int64_t n) { return full({n}, kNaN, DType::f64, kGpu); };
-    const Tensor NA = nan(Ra), NB = nan(Rb), Y = nan(O), DA = nan(Ra * D);
-    f.row_norms(A.device_data<double>(), Ra, D, eps, NA.device_data<double>());
-    f.row_norms(B.device_data<double>(), Rb, D, eps, NB.device_data<double>());
-    f.forward_pairs(A.device_data<double>(), NA.device_data<double>(), B.device_data<double>(), NB.device_data<double>(),
-                    IA.device_data<int64_t>(), IB.device_data<int64_t>(), O, D, Y.device_data<double>());
-    // Outputs of each row of A in ascending order (the grouping ops/similarity.cpp builds).
-    std::vector<int64_t> start(Ra + 1, 0), order;
-    for (int64_t r = 0; r < Ra; ++r) {
-      for (int64_t o = 0; o < O; ++o)
-        if (ia[size_t(o)] == r) order.push_back(o);
-      start[size_t(r + 1)] = int64_t(order.size());
-    }
-    const Tensor S = from_vector(start, {Ra + 1}).to(kGpu), ORD = from_vector(order, {O}).to(kGpu);
-    f.backward_rows(DY.device_data<double>(), Y.device_data<double>(), A.device_data<double>(), NA.device_data<double>(),
-                    B.device_data<double>(), NB.device_data<double>(), IB.device_data<int64_t>(), S.device_data<int64_t>(),
-                    ORD.device_data<int64_t>(), Ra, D, DA.device_data<double>());
-    const auto close = [](const std::vector<double>& got, const std::vector<double>& want, const char* what) {
-      ASSERT_EQ(got.size(), want.size()) << what;
-      for (size_t i = 0; i < want.size(); ++i)
-        ASSERT_NEAR(got[i], want[i], 1e-12 * (1 + std::abs(want[i]))) << what << " element " << i;
+  const CosineKernels ref_all = cosine_table().get("scalar");
+  check_all_variants(cosine_cuda_table(), [&](const std::string&, const CosineKernels& k) {
+    auto run = [&](auto tag, int64_t Ra, int64_t Rb, int64_t D, int64_t O) {
+      using T = decltype(tag);
+      const CosineFns<T> f = for_type<T>(k), ref = for_type<T>(ref_all);
+      const DType dt = dtype_of<T>::value;
+      SCOPED_TRACE(cat(dt, " Ra=", Ra, " Rb=", Rb, " D=", D, " O=", O));
+      // Tolerance relative to the largest reference element: f32 sums of D products, and the zero row's 1/eps.
+      auto expect_close = [&](const Tensor& got, const Tensor& want, const char* what) {
+        double mag = 0;
+        for (double x : want.to_vector<double>()) mag = std::max(mag, std::abs(x));
+        EXPECT_TRUE(all_close(got, want, (sizeof(T) == 4 ? 1e-5 : 1e-12) * (1 + mag), 0)) << what;
+      };
+      std::vector<double> av = random_values(Ra * D, uint64_t(Ra + D));
+      if (Ra > 2) std::fill(av.begin() + 2 * D, av.begin() + 3 * D, 0.0);  // a zero row: norm clamped to eps
+      const Tensor A = from_doubles(av, {Ra, D}, dt), B = rnd({Rb, D}, uint64_t(Rb + 3), dt);
+      const Tensor A_d = A.to(kGpu), B_d = B.to(kGpu);
+      const T eps = T(1e-8);
+      // Norms.
+      const Tensor na = empty({Ra}, dt), nb = empty({Rb}, dt), na_d = full({Ra}, kNaN, dt, kGpu), nb_d = full({Rb}, kNaN, dt, kGpu);
+      ref.row_norms(A.data<T>(), Ra, D, eps, na.data<T>());
+      ref.row_norms(B.data<T>(), Rb, D, eps, nb.data<T>());
+      f.row_norms(A_d.device_data<T>(), Ra, D, eps, na_d.device_data<T>());
+      f.row_norms(B_d.device_data<T>(), Rb, D, eps, nb_d.device_data<T>());
+      expect_close(na_d, na, "row_norms A");
+      expect_close(nb_d, nb, "row_norms B");
+      // Pairs: forward, then backward of both sides (the reference's own norms and y feed both).
+      const Tensor ia = from_vector(random_indices(O, Ra, 11), {O}), ib = from_vector(random_indices(O, Rb, 12), {O});
+      const Tensor ia_d = ia.to(kGpu), ib_d = ib.to(kGpu);
+      const Tensor y = empty({O}, dt), y_d = full({O}, kNaN, dt, kGpu);
+      ref.forward(A.data<T>(), na.data<T>(), B.data<T>(), nb.data<T>(), ia.data<int64_t>(), ib.data<int64_t>(), O, D,
+                  y.data<T>());
+      f.forward(A_d.device_data<T>(), na.to(kGpu).device_data<T>(), B_d.device_data<T>(), nb.to(kGpu).device_data<T>(),
+                ia_d.device_data<int64_t>(), ib_d.device_data<int64_t>(), O, D, y_d.device_data<T>());
+      expect_close(y_d, y, "forward (pairs)");
+      const Tensor dy = rnd({O}, 13, dt), dy_d = dy.to(kGpu), y_ref_d = y.to(kGpu), na_rd = na.to(kGpu), nb_rd = nb.to(kGpu);
+      const Tensor dA = empty({Ra, D}, dt), dB = empty({Rb, D}, dt);
+      const Tensor dA_d = full({Ra, D}, kNaN, dt, kGpu), dB_d = full({Rb, D}, kNaN, dt, kGpu);
+      ref.backward(dy.data<T>(), y.data<T>(), A.data<T>(), na.data<T>(), B.data<T>(), nb.data<T>(), ia.data<int64_t>(),
+                   ib.data<int64_t>(), O, Ra, Rb, D, dA.data<T>(), dB.data<T>());
+      f.backward(dy_d.device_data<T>(), y_ref_d.device_data<T>(), A_d.device_data<T>(), na_rd.device_data<T>(),
+                 B_d.device_data<T>(), nb_rd.device_data<T>(), ia_d.device_data<int64_t>(), ib_d.device_data<int64_t>(), O,
+                 Ra, Rb, D, dA_d.device_data<T>(), dB_d.device_data<T>());
+      expect_close(dA_d, dA, "backward (pairs) dA");
+      expect_close(dB_d, dB, "backward (pairs) dB");
+      // Outer layout: y (Ra, Rb), then its backward with only dA requested, then both.
+      const Tensor yo = empty({Ra, Rb}, dt), yo_d = full({Ra, Rb}, kNaN, dt, kGpu);
+      ref.forward_outer(A.data<T>(), na.data<T>(), B.data<T>(), nb.data<T>(), Ra, Rb, D, yo.data<T>());
+      f.forward_outer(A_d.device_data<T>(), na_rd.device_data<T>(), B_d.device_data<T>(), nb_rd.device_data<T>(), Ra, Rb,
+                      D, yo_d.device_data<T>());
+      expect_close(yo_d, yo, "forward_outer");
+      const Tensor dyo = rnd({Ra, Rb}, 14, dt), dyo_d = dyo.to(kGpu), yo_rd = yo.to(kGpu);
+      ref.backward_outer(dyo.data<T>(), yo.data<T>(), A.data<T>(), na.data<T>(), B.data<T>(), nb.data<T>(), Ra, Rb, D,
+                         dA.data<T>(), dB.data<T>());
+      const Tensor dA_only = full({Ra, D}, kNaN, dt, kGpu);
+      f.backward_outer(dyo_d.device_data<T>(), yo_rd.device_data<T>(), A_d.device_data<T>(), na_rd.device_data<T>(),
+                       B_d.device_data<T>(), nb_rd.device_data<T>(), Ra, Rb, D, dA_only.device_data<T>(), nullptr);
+      f.backward_outer(dyo_d.device_data<T>(), yo_rd.device_data<T>(), A_d.device_data<T>(), na_rd.device_data<T>(),
+                       B_d.device_data<T>(), nb_rd.device_data<T>(), Ra, Rb, D, dA_d.device_data<T>(),
+                       dB_d.device_data<T>());
+      expect_close(dA_only, dA, "backward_outer dA alone");
+      expect_close(dA_d, dA, "backward_outer dA");
+      expect_close(dB_d, dB, "backward_outer dB");
     };
-    close(download(NA), na, "row_norms A");
-    close(download(NB), nb, "row_norms B");
-    close(download(Y), y, "forward_pairs");
-    close(download(DA), dA, "backward_rows");
-    // Outer-product pieces on (Ra, Rb) with y = normalised A B^T.
-    std::vector<double> yo(Ra * Rb), dyo = random_values(Ra * Rb, 6), an(Ra * D);
-    for (int64_t i = 0; i < Ra; ++i)
-      for (int64_t j = 0; j < Rb; ++j) {
-        double s = 0;
-        for (int64_t c = 0; c < D; ++c) s += a[i * D + c] * b[j * D + c];
-        yo[i * Rb + j] = s / (na[i] * nb[j]);
-      }
-    for (int64_t i = 0; i < Ra * D; ++i) an[i] = a[i] / na[i / D];
-    std::vector<double> s_ref(Ra * Rb), rs(Ra, 0), cs(Rb, 0), diag(Ra * D);
-    for (int64_t i = 0; i < Ra; ++i)
-      for (int64_t j = 0; j < Rb; ++j) {
-        s_ref[i * Rb + j] = dyo[i * Rb + j] / (na[i] * nb[j]);
-        rs[i] += dyo[i * Rb + j] * yo[i * Rb + j];
-        cs[j] += dyo[i * Rb + j] * yo[i * Rb + j];
-      }
-    for (int64_t i = 0; i < Ra * D; ++i) diag[i] = -(rs[i / D] / (na[i / D] * na[i / D])) * a[i];
-    const Tensor YO = upload(yo, DType::f64).first, DYO = upload(dyo, DType::f64).first;
-    const Tensor AN = nan(Ra * D), SO = nan(Ra * Rb), RS = nan(Ra), CS = nan(Rb), DG = nan(Ra * D);
-    f.normalize_rows(A.device_data<double>(), NA.device_data<double>(), Ra, D, AN.device_data<double>());
-    f.outer_scale(DYO.device_data<double>(), YO.device_data<double>(), NA.device_data<double>(), NB.device_data<double>(),
-                  Ra, Rb, SO.device_data<double>(), RS.device_data<double>(), CS.device_data<double>());
-    f.diagonal_term(A.device_data<double>(), NA.device_data<double>(), RS.device_data<double>(), Ra, D,
-                    DG.device_data<double>());
-    close(download(AN), an, "normalize_rows");
-    close(download(SO), s_ref, "outer_scale S");
-    close(download(RS), rs, "outer_scale row sums");
-    close(download(CS), cs, "outer_scale column sums");
-    close(download(DG), diag, "diagonal_term");
-    // f32 entry: the same norms within f32 rounding.
-    const Tensor A32 = upload(a, DType::f32).first, N32 = full({Ra}, kNaN, DType::f32, kGpu);
-    k.f32.row_norms(A32.device_data<float>(), Ra, D, 1e-8f, N32.device_data<float>());
-    const std::vector<double> n32 = download(N32);
-    for (int64_t r = 0; r < Ra; ++r) ASSERT_NEAR(n32[size_t(r)], na[size_t(r)], 1e-6 * (1 + na[size_t(r)])) << "f32 norm " << r;
+    for (auto [Ra, Rb, D, O] : {std::array<int64_t, 4>{5, 3, 37, 11}, {1, 1, 1, 1}, {7, 33, 65, 0}, {40, 9, 256, 100}}) {
+      run(float{}, Ra, Rb, D, O);
+      run(double{}, Ra, Rb, D, O);
+    }
   });
 }
 
