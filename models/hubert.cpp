@@ -123,18 +123,18 @@ HubertOutput HubertModel::forward(const Tensor& wave, const std::vector<int64_t>
       out.mask.lengths.push_back(valid);
       for (int64_t t = valid; t < T; ++t) pad[size_t(b * T + t)] = 1;
     }
-    out.mask.padding = from_vector(pad, {B, T});
+    out.mask.padding = from_vector(pad, {B, T}).to(wave.device());
     x = zero_padding(x, out.mask.lengths);
   }
   if (frame_mask.defined()) {
     check(frame_mask.shape() == Shape({B, T}), "HubertModel: frame mask of shape ", frame_mask.shape(),
           " for ", T, " frames of a batch of ", B);
-    x = where(frame_mask.unsqueeze(2), mask_embedding, x);  // masked frames take the learned mask embedding
+    x = where(frame_mask.to(x.device()).unsqueeze(2), mask_embedding, x);  // masked frames take the learned mask embedding
   }
   if (channel_mask.defined()) {
     check(channel_mask.shape() == Shape({B, cfg.d_model}), "HubertModel: channel mask of shape ", channel_mask.shape(),
           " for a batch of ", B, " x ", cfg.d_model);
-    x = masked_fill(x, channel_mask.unsqueeze(1), 0.0);  // fairseq apply_mask: x[mask_channel_indices] = 0
+    x = masked_fill(x, channel_mask.to(x.device()).unsqueeze(1), 0.0);  // fairseq apply_mask: x[mask_channel_indices] = 0
   }
   x = add(x, pos_conv->forward(x));
   if (!layer_norm_first(cfg)) x = encoder_layer_norm->forward(x);

@@ -85,7 +85,7 @@ Tensor zero_padding(const Tensor& x, const std::vector<int64_t>& lengths) {
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = lengths[size_t(b)]; t < L; ++t) pad[size_t(b * L + t)] = 1, any = true;
   if (!any) return x;
-  return masked_fill(x, from_vector(pad, {B, L, 1}), 0.0);
+  return masked_fill(x, from_vector(pad, {B, L, 1}).to(x.device()), 0.0);
 }
 
 Tensor flip_within_lengths(const Tensor& x, const std::vector<int64_t>& lengths, bool faithful) {
@@ -101,7 +101,7 @@ Tensor flip_within_lengths(const Tensor& x, const std::vector<int64_t>& lengths,
       const int64_t src = t < len ? len - 1 - t : t;
       for (int64_t c = 0; c < C; ++c) idx[size_t((b * L + t) * C + c)] = src;
     }
-  return gather(x, 1, from_vector(idx, {B, L, C}));
+  return gather(x, 1, from_vector(idx, {B, L, C}).to(x.device()));
 }
 
 ExtBiMamba::ExtBiMamba(const MambaDims& d, Generator& gen, DType dtype) {

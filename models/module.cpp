@@ -95,6 +95,27 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
   }
 }
 
+void Module::to(Device device) {
+  NoGradGuard ng;
+  for (auto& [n, t] : params_) {
+    if (!t->defined() || t->device() == device) continue;
+    const bool trainable = t->requires_grad();
+    *t = t->to(device).detach();
+    if (trainable) t->requires_grad_(true);
+  }
+  for (auto& [n, t] : buffers_)
+    if (t->defined() && t->device() != device) *t = t->to(device).detach();
+  for (auto& [n, child] : children_) child->to(device);
+}
+
+Device Module::device() const {
+  for (const auto& [n, t] : params_)
+    if (t->defined()) return t->device();
+  for (const auto& [n, child] : children_)
+    if (!child->named_parameters().empty()) return child->device();
+  return Device::cpu();
+}
+
 void Module::train(bool on) {
   training_ = on;
   on_train_mode(on);

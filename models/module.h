@@ -30,6 +30,11 @@ class Module {
   // the parameter dtype (f32 checkpoints into f64 models, bf16-stored weights, ...).
   void load_state_dict(const NamedTensors& state, bool strict = true);
 
+  // Move every parameter and buffer to `device` (values copied; parameters stay trainable leaves). Create
+  // optimisers after the move: they hold the tensors, not the module.
+  void to(Device device);
+  Device device() const;  // of the first parameter (cpu for a module without any)
+
   void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }

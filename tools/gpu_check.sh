@@ -69,9 +69,9 @@ export HUBMAMBA_THREADS=8 OMP_WAIT_POLICY=PASSIVE
 timeout 300 "$bindir/hubmamba_tests" --gtest_filter="$filter" >"$out/tests.log" 2>&1
 rc=$?
 grep -E '^\[  (FAILED|PASSED|SKIPPED) |tests? ran' "$out/tests.log" | tail -40
-cuda_skipped=$(grep -c '^\[  SKIPPED \] .*Cuda' "$out/tests.log" || true)
+cuda_skipped=$(grep -c 'skipped: no GPU' "$out/tests.log" || true)
 note "tests: exit $rc; $(grep -E '^\[  PASSED  \]' "$out/tests.log" | head -1) $(grep -E '^\[  FAILED  \].*tests?, listed' "$out/tests.log" | head -1)"
-note "CUDA tests passed: $(grep -c '^\[       OK \] .*Cuda' "$out/tests.log"), skipped: $cuda_skipped (must be 0 on a GPU machine)"
+note "CUDA tests passed: $(grep -c '^\[       OK \] .*Cuda' "$out/tests.log"), skipped for lack of a GPU: $cuda_skipped (must be 0 on a GPU machine)"
 [ "$tests_only" = 1 ] && { echo "== summary ($gpu_name, $(( $(date +%s) - start )) s)"; cat "$summary"; exit $rc; }
 
 # ---- benchmarks ----

@@ -4,6 +4,7 @@
 
 #include "engine/autograd.h"
 #include "engine/strided.h"
+#include "ops/optimizer.h"
 
 namespace hm {
 
@@ -19,44 +20,25 @@ Adam::Adam(NamedTensors params, AdamConfig cfg) : params_(std::move(params)), cf
     check(p.requires_grad() && p.is_leaf(), "Adam: parameter '", name, "' is not a trainable leaf");
     check(p.is_contiguous(), "Adam: parameter '", name, "' must be contiguous");
     decay_.push_back(default_decays(name, p));
-    m_.push_back(zeros(p.shape(), p.dtype()));
-    v_.push_back(zeros(p.shape(), p.dtype()));
+    m_.push_back(zeros(p.shape(), p.dtype(), p.device()));
+    v_.push_back(zeros(p.shape(), p.dtype(), p.device()));
   }
 }
 
 void Adam::step(double lr) {
   NoGradGuard ng;
   step_++;
+  AdamHyper h;
+  h.lr = lr, h.beta1 = cfg_.beta1, h.beta2 = cfg_.beta2, h.eps = cfg_.eps, h.decoupled = cfg_.decoupled;
   // Bias corrections of Kingma & Ba (2015), Algorithm 1.
-  const double bc1 = 1.0 - std::pow(cfg_.beta1, double(step_));
-  const double bc2 = 1.0 - std::pow(cfg_.beta2, double(step_));
+  h.bias_correction1 = 1.0 - std::pow(cfg_.beta1, double(step_));
+  h.bias_correction2 = 1.0 - std::pow(cfg_.beta2, double(step_));
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i].second;
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    const double wd = decay_[i] ? cfg_.weight_decay : 0.0;
-    dispatch_float(p.dtype(), "Adam", [&](auto tag) {
-      using T = decltype(tag);
-      const Tensor gc = g.contiguous();
-      T* w = p.data<T>();
-      const T* gr = gc.data<T>();
-      T* m = m_[i].data<T>();
-      T* v = v_[i].data<T>();
-      const int64_t n = p.numel();
-#pragma omp parallel for schedule(static) if (n > 65536)
-      for (int64_t k = 0; k < n; ++k) {
-        double grad = double(gr[k]);
-        if (!cfg_.decoupled) grad += wd * double(w[k]);
-        const double mk = cfg_.beta1 * double(m[k]) + (1 - cfg_.beta1) * grad;
-        const double vk = cfg_.beta2 * double(v[k]) + (1 - cfg_.beta2) * grad * grad;
-        m[k] = T(mk);
-        v[k] = T(vk);
-        double wk = double(w[k]);
-        if (cfg_.decoupled) wk -= lr * wd * wk;  // AdamW: decay applied to the weight, not the gradient
-        wk -= lr * (mk / bc1) / (std::sqrt(vk / bc2) + cfg_.eps);
-        w[k] = T(wk);
-      }
-    });
+    h.weight_decay = decay_[i] ? cfg_.weight_decay : 0.0;
+    adam_update(p, g.contiguous(), m_[i], v_[i], h);  // ops/optimizer.h: CPU or CUDA kernel by the tensors' device
   }
 }
 
@@ -88,13 +70,9 @@ void Adam::load_state(const NamedTensors& state) {
 }
 
 double grad_norm(const NamedTensors& params) {
-  double total = 0;
-  for (const auto& [name, p] : params) {
-    const Tensor g = p.grad();
-    if (!g.defined()) continue;
-    for (double x : g.to_vector<double>()) total += x * x;
-  }
-  return std::sqrt(total);
+  std::vector<Tensor> grads;
+  for (const auto& [name, p] : params) grads.push_back(p.grad());
+  return global_norm(grads);
 }
 
 double clip_grad_norm(const NamedTensors& params, double max_norm) {
@@ -103,12 +81,7 @@ double clip_grad_norm(const NamedTensors& params, double max_norm) {
   const double scale = max_norm / (norm + 1e-6);  // torch.nn.utils.clip_grad_norm_ adds 1e-6
   for (const auto& [name, p] : params) {
     const Tensor g = p.grad();
-    if (!g.defined()) continue;
-    dispatch_float(g.dtype(), "clip_grad_norm", [&](auto tag) {
-      using T = decltype(tag);
-      T* d = g.data<T>();
-      for (int64_t k = 0; k < g.numel(); ++k) d[k] = T(double(d[k]) * scale);
-    });
+    if (g.defined()) scale_inplace(g, scale);
   }
   return norm;
 }
