@@ -8,6 +8,7 @@
 #include <optional>
 #include <tuple>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/strided.h"
 
@@ -406,6 +407,8 @@ Tensor linear_cuda(const Tensor& x_in, const Tensor& w_in, const Tensor& bias, c
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (autocast_applies(a) && autocast_applies(b))  // bf16 autocast (engine/autocast.h): f32 in, f32 out
+    return matmul(a.to(autocast_dtype()), b.to(autocast_dtype())).to(DType::f32);
   check(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least 1 dimension, got ", a.shape(), " @ ",
         b.shape());
   check(a.size(-1) == b.size(b.dim() == 1 ? -1 : -2), "matmul: inner dimensions differ: ", a.shape(), " @ ", b.shape());
@@ -420,6 +423,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
+  if (autocast_applies(a) && autocast_applies(b)) return bmm(a.to(autocast_dtype()), b.to(autocast_dtype())).to(DType::f32);
   check(a.dim() == 3 && b.dim() == 3, "bmm: expected 3-D tensors, got ", a.shape(), " @ ", b.shape());
   check(a.size(0) == b.size(0), "bmm: batch sizes differ: ", a.shape(), " @ ", b.shape());
   check(a.size(2) == b.size(1), "bmm: inner dimensions differ: ", a.shape(), " @ ", b.shape());
@@ -428,6 +432,10 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& bias) {
+  if (autocast_applies(x_in) && autocast_applies(w_in) && (!bias.defined() || autocast_applies(bias))) {
+    const DType lo = autocast_dtype();
+    return linear(x_in.to(lo), w_in.to(lo), bias.defined() ? bias.to(lo) : Tensor()).to(DType::f32);
+  }
   check(x_in.dim() >= 1 && w_in.dim() == 2, "linear: expected input (..., in) and weight (out, in), got ", x_in.shape(),
         " and ", w_in.shape());
   const int64_t in = w_in.size(1), out = w_in.size(0);

@@ -1,7 +1,8 @@
 // Matrix products: matmul (torch.matmul semantics), bmm, linear (torch.nn.functional.linear). CPU tensors run on
 // the `gemm` kernel table (variants "scalar" and "openblas"), CUDA tensors on `gemm@cuda` (cuBLAS / cuBLASLt,
-// f32, f64 and bf16); transposed operands are passed to BLAS as transpose flags, never copied, and every backward
-// is GEMMs with transposes (DESIGN.md 3, 4).
+// f32, f64 and bf16; inside an AutocastGuard f32 CUDA inputs run in bf16 and the result is cast back to f32);
+// transposed operands are passed to BLAS as transpose flags, never copied, and every backward is GEMMs with
+// transposes (DESIGN.md 3, 4).
 #pragma once
 #include "cpu/gemm.h"
 #include "engine/tensor.h"

@@ -11,6 +11,7 @@
 
 #include "cpu/gemm.h"
 #include "cuda/blas.h"
+#include "engine/autocast.h"
 #include "ops/linear.h"
 #include "ops/shape.h"
 #include "ops/similarity.h"
@@ -318,6 +319,30 @@ TEST(CudaLinalgBf16, MatmulAndLinearFollowTheF32ResultOfTheRoundedInputs) {
   EXPECT_TRUE(all_close(x.grad().to(DType::f32), xc.grad(), 2e-2 * std::sqrt(17.0), 1e-2)) << "dx";
   EXPECT_TRUE(all_close(w.grad().to(DType::f32), wc.grad(), 2e-2 * std::sqrt(33.0), 1e-2)) << "dW";
   EXPECT_TRUE(all_close(bg.grad().to(DType::f32), bc.grad(), 2e-2 * std::sqrt(33.0), 1e-2)) << "db";
+}
+
+TEST(CudaLinalgBf16, AutocastRunsMatmulAndLinearInBf16AndReturnsF32) {
+  HM_SKIP_WITHOUT_CUDA();
+  Tensor x = rnd({2, 9, 65}, 84, DType::f32).to(kGpu), w = rnd({17, 65}, 85, DType::f32).to(kGpu);
+  Tensor b = rnd({17}, 86, DType::f32).to(kGpu);
+  x.requires_grad_(true), w.requires_grad_(true), b.requires_grad_(true);
+  const Tensor ref = linear(x.detach(), w.detach(), b.detach());  // f32 outside the guard
+  Tensor y, z;
+  {
+    AutocastGuard bf16(true);
+    y = linear(x, w, b);
+    z = matmul(x, w.transpose(0, 1));
+  }
+  ASSERT_EQ(y.dtype(), DType::f32);
+  ASSERT_EQ(z.dtype(), DType::f32);
+  EXPECT_TRUE(all_close(y, ref, 2e-2 * std::sqrt(65.0), 1e-2));
+  EXPECT_FALSE(all_close(y, ref, 1e-6, 1e-6)) << "autocast did not change the precision";
+  y.backward(full(y.shape(), 1.0, DType::f32, kGpu));
+  for (const Tensor* p : {&x, &w, &b}) {
+    ASSERT_TRUE(p->grad().defined());
+    EXPECT_EQ(p->grad().dtype(), DType::f32);  // master weights stay f32
+  }
+  EXPECT_TRUE(all_close(b.grad(), full({17}, 18.0, DType::f32), 0.2, 0)) << "db = rows summed in bf16";
 }
 
 TEST(CudaLinalg, MixedDevicesAndBadDtypesAreErrors) {
