@@ -155,8 +155,8 @@ void scale_c(const Gemm& g, S beta, T* C) {
 
 template <class T, class S>
 void cublas_gemm(const Gemm& g, S alpha, const T* A, const T* B, S beta, T* C) {
-  validate("cublas_gemm", g);
   if (g.M == 0 || g.N == 0 || g.batch == 0) return;
+  validate("cublas_gemm", g);
   if (g.K == 0) return scale_c(g, beta, C);
   Handles& h = handles();
   // Column-major C^T (N, M) = op(B)^T (N, K) op(A)^T (K, M): B first, then A, flags unchanged.
@@ -189,6 +189,7 @@ struct LtPlan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;  // in cuBLASLt's (column-major, swapped) terms
   cublasLtMatmulAlgo_t algo{};
+  bool supported = true;  // false: cuBLASLt has no algorithm for this layout; the GEMM goes to cublasGemmEx
 };
 
 using LtKey = std::tuple<int, int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
@@ -243,16 +244,21 @@ LtPlan make_plan(Handles& h, const Gemm& g, uint32_t al_a, uint32_t al_b, uint32
   const cublasStatus_t s =
       cublasLtMatmulAlgoGetHeuristic(h.lt, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(pref);
+  // Some layouts have no cuBLASLt kernel (e.g. bf16 operands aligned to 2 bytes only, which views produce);
+  // like PyTorch, such GEMMs fall back to cublasGemmEx. Any other failure is an error.
+  if (s == CUBLAS_STATUS_NOT_SUPPORTED || (s == CUBLAS_STATUS_SUCCESS && found == 0)) {
+    p.supported = false;
+    return p;
+  }
   check_blas(s, cat("cublasLtMatmulAlgoGetHeuristic ", describe(g)).c_str());
-  hm::check(found > 0, "cuBLAS: cublasLtMatmulAlgoGetHeuristic found no algorithm for ", describe(g));
   p.algo = result.algo;
   return p;
 }
 
 template <class T, class S>
 void cublaslt_gemm(const Gemm& g, S alpha, const T* A, const T* B, S beta, T* C) {
-  validate("cublaslt_gemm", g);
   if (g.M == 0 || g.N == 0 || g.batch == 0) return;
+  validate("cublaslt_gemm", g);
   if (g.K == 0) return scale_c(g, beta, C);
   Handles& h = handles();
   int device = 0;
@@ -268,6 +274,7 @@ void cublaslt_gemm(const Gemm& g, S alpha, const T* A, const T* B, S beta, T* C)
     if (it == plans.end()) it = plans.emplace(key, make_plan(h, g, al_a, al_b, al_c)).first;
     plan = it->second;
   }
+  if (!plan.supported) return cublas_gemm(g, alpha, A, B, beta, C);
   check_blas(cublasLtMatmul(h.lt, plan.desc, &alpha, B, plan.a, A, plan.b, &beta, C, plan.c, C, plan.c, &plan.algo,
                             h.workspace, kWorkspaceBytes, stream()),
              cat("cublasLtMatmul ", describe(g)).c_str());

@@ -36,7 +36,8 @@ void cublas_gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
                       uint16_t* C, int64_t ldc, int64_t stride_c, int64_t batch);
 
 // cublasLtMatmul with strided-batch layouts, the algorithm taken from cublasLtMatmulAlgoGetHeuristic once per
-// (dtype, shape, strides, pointer alignment) and cached. Same contract and compute types as above.
+// (dtype, shape, strides, pointer alignment) and cached. Same contract and compute types as above. A layout for
+// which cuBLASLt has no algorithm (the heuristic returns none) runs through cublas_gemm_* instead, as in PyTorch.
 void cublaslt_gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                        int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
                        float* C, int64_t ldc, int64_t stride_c, int64_t batch);
