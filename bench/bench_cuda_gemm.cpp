@@ -70,7 +70,9 @@ Result run(cublasHandle_t handle, const Shape3& s, hm::DType dt, bool tf32) {
   const Shape sa = s.batch > 1 ? Shape{s.batch, s.M, s.K} : Shape{s.M, s.K};
   const Shape sb = s.batch > 1 ? Shape{s.batch, s.K, s.N} : Shape{s.K, s.N};
   const Shape sc = s.batch > 1 ? Shape{s.batch, s.M, s.N} : Shape{s.M, s.N};
-  const Tensor a = randn(sa, DType::f32, gen).to(dt).to(Device::cuda()), b = randn(sb, DType::f32, gen).to(dt).to(Device::cuda());
+  // Converted on the device (the CPU has no bf16 arithmetic).
+  const Tensor a = randn(sa, DType::f32, gen).to(Device::cuda()).to(dt);
+  const Tensor b = randn(sb, DType::f32, gen).to(Device::cuda()).to(dt);
   const Tensor c = empty(sc, dt, Device::cuda());
   const cudaDataType t = dt == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
   const cublasComputeType_t compute = tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
@@ -104,7 +106,7 @@ Result run(cublasHandle_t handle, const Shape3& s, hm::DType dt, bool tf32) {
   cuda::check(cudaEventDestroy(start), "cudaEventDestroy");
   cuda::check(cudaEventDestroy(stop), "cudaEventDestroy");
   // Same library call on the same inputs: the results agree (up to the algorithm cuBLAS picks per call).
-  const std::vector<double> x = out.to_vector<double>(), y = c.to_vector<double>();
+  const std::vector<double> x = out.to(DType::f64).to_vector<double>(), y = c.to(DType::f64).to_vector<double>();
   double diff = 0;
   for (size_t i = 0; i < x.size(); ++i) diff = std::max(diff, std::abs(x[i] - y[i]));
   return {bench::median(d), bench::median(e), bench::median(r), diff};

@@ -29,12 +29,14 @@ std::vector<double> random_values(int64_t n, uint64_t seed) {
 }
 
 // Host values -> a (n,) tensor of dtype dt on the GPU, and the values it really holds (rounded to dt) on the host.
+// The conversion runs on the device: the CPU has no bf16 arithmetic (its copies refuse bf16).
 std::pair<Tensor, std::vector<double>> upload(const std::vector<double>& v, DType dt) {
-  const Tensor host = from_doubles(v, {int64_t(v.size())}, DType::f64).to(dt);
-  return {host.to(kGpu), host.to_vector<double>()};
+  const Tensor dev = from_doubles(v, {int64_t(v.size())}, DType::f64).to(kGpu).to(dt);
+  return {dev, dev.to(DType::f64).to_vector<double>()};
 }
 
-std::vector<double> download(const Tensor& t) { return t.to_vector<double>(); }
+// Element values of a tensor (any dtype, any device) as doubles, converted on the tensor's device.
+std::vector<double> download(const Tensor& t) { return t.to(DType::f64).to_vector<double>(); }
 
 std::vector<int64_t> random_indices(int64_t n, int64_t bound, uint64_t seed) {
   Generator gen(seed);
@@ -115,7 +117,7 @@ std::vector<CudaGemmCase> cuda_gemm_cases() {
 
 // Runs variant k on case c in dtype dt (f32, f64, bf16) and compares with the CPU table's scalar gemm (f64) on the values
 // the device really holds. Bound per element: 4 (K + 2) u (|alpha| |A||B| + |beta| |C|) with u the accumulation
-// unit roundoff, plus bf16's output rounding (2^-8 relative) or TF32's input rounding (2^-10 per product).
+// unit roundoff, plus 2^-8 for bf16's output rounding (2^-9) or TF32's input rounding (up to 2^-10 per product).
 void check_cuda_gemm(const GemmCudaKernels& k, DType dt, const CudaGemmCase& c, uint64_t seed, bool tf32) {
   SCOPED_TRACE(cat("M=", c.M, " N=", c.N, " K=", c.K, " ta=", c.ta, " tb=", c.tb, " pad=", c.pad, " batch=", c.batch,
                    " bcast=", c.bcast_a, c.bcast_b, " alpha=", c.alpha, " beta=", c.beta, " ", dt, tf32 ? " tf32" : ""));
@@ -162,7 +164,7 @@ void check_cuda_gemm(const GemmCudaKernels& k, DType dt, const CudaGemmCase& c, 
         std::abs(c.beta), mag.data() + i * sc, ldc);
   }
   const double u = dt == DType::f64 ? std::ldexp(1.0, -53) : std::ldexp(1.0, -24);
-  const double extra = dt == DType::bf16 ? std::ldexp(1.0, -8) : tf32 ? std::ldexp(1.0, -9) : 0.0;
+  const double extra = dt == DType::bf16 || tf32 ? std::ldexp(1.0, -8) : 0.0;
   for (int64_t e = 0; e < c.batch * c.M * ldc; ++e) {
     const int64_t j = e % ldc;
     if (j >= c.N) {
@@ -299,23 +301,24 @@ TEST(CudaLinalgBf16, MatmulAndLinearFollowTheF32ResultOfTheRoundedInputs) {
   HM_SKIP_WITHOUT_CUDA();
   // The CPU reference runs in f32 on the bf16-rounded inputs; the GPU rounds the output (and the gradients) to
   // bf16 after an f32 accumulation: 2^-8 relative to the largest element plus the rounding of each output.
-  const Tensor a = rnd({33, 65}, 80, DType::f32).to(DType::bf16), b = rnd({65, 17}, 81, DType::f32).to(DType::bf16);
-  const Tensor bias = rnd({17}, 82, DType::f32).to(DType::bf16);
-  const Tensor ref = matmul(a.to(DType::f32), b.to(DType::f32));
-  const Tensor got = matmul(a.to(kGpu), b.to(kGpu));
+  // bf16 tensors are made and read on the device (the CPU has no bf16 arithmetic).
+  auto bf16_on_gpu = [](const Shape& s, uint64_t seed) { return rnd(s, seed, DType::f32).to(kGpu).to(DType::bf16); };
+  auto rounded_cpu = [](const Tensor& t) { return t.to(DType::f32).cpu(); };  // the bf16 values, f32 on the host
+  const Tensor a = bf16_on_gpu({33, 65}, 80), b = bf16_on_gpu({65, 17}, 81), bias = bf16_on_gpu({17}, 82);
+  const Tensor got = matmul(a, b);
   ASSERT_EQ(got.dtype(), DType::bf16);
   const double scale = std::sqrt(65.0);
-  EXPECT_TRUE(all_close(got.to(DType::f32), ref, 2e-2 * scale, 1e-2));
+  EXPECT_TRUE(all_close(got.to(DType::f32), matmul(rounded_cpu(a), rounded_cpu(b)), 2e-2 * scale, 1e-2));
   // linear backward in bf16: gradients of x, W, b against f32 on the rounded values.
-  Tensor x = a.to(kGpu), w = b.transpose(0, 1).contiguous().to(kGpu), bg = bias.to(kGpu);
+  Tensor x = a.detach(), w = b.transpose(0, 1).contiguous(), bg = bias.detach();
   x.requires_grad_(true), w.requires_grad_(true), bg.requires_grad_(true);
-  Tensor xc = a.to(DType::f32), wc = b.transpose(0, 1).contiguous().to(DType::f32), bc = bias.to(DType::f32);
+  Tensor xc = rounded_cpu(a), wc = rounded_cpu(w), bc = rounded_cpu(bias);
   xc.requires_grad_(true), wc.requires_grad_(true), bc.requires_grad_(true);
   const Tensor yg = linear(x, w, bg), yc = linear(xc, wc, bc);
   EXPECT_TRUE(all_close(yg.to(DType::f32), yc, 2e-2 * scale, 1e-2));
-  const Tensor up = rnd({33, 17}, 83, DType::f32).to(DType::bf16);
-  yg.backward(up.to(kGpu));
-  yc.backward(up.to(DType::f32));
+  const Tensor up = bf16_on_gpu({33, 17}, 83);
+  yg.backward(up);
+  yc.backward(rounded_cpu(up));
   EXPECT_TRUE(all_close(x.grad().to(DType::f32), xc.grad(), 2e-2 * std::sqrt(17.0), 1e-2)) << "dx";
   EXPECT_TRUE(all_close(w.grad().to(DType::f32), wc.grad(), 2e-2 * std::sqrt(33.0), 1e-2)) << "dW";
   EXPECT_TRUE(all_close(bg.grad().to(DType::f32), bc.grad(), 2e-2 * std::sqrt(33.0), 1e-2)) << "db";
@@ -398,9 +401,9 @@ TEST(CudaShapeOps, EmbeddingGatherIndexSelectMatchCpuWithBothBackwardVariants) {
   }
   clear_kernel_overrides();
   // Forward moves raw elements: bf16 and integer tables work on the GPU (the CPU lacks bf16 here).
-  const Tensor w16 = rnd({11, 6}, 93, DType::f32).to(DType::bf16);
+  const Tensor w16 = rnd({11, 6}, 93, DType::f32).to(kGpu).to(DType::bf16);
   const Tensor idx = from_vector(std::vector<int64_t>{3, 0, 10, 3}, {4});
-  EXPECT_TRUE(all_close(embedding(w16.to(kGpu), idx.to(kGpu)).to(DType::f32), embedding(w16.to(DType::f32), idx), 0, 0));
+  EXPECT_TRUE(all_close(embedding(w16, idx.to(kGpu)).to(DType::f32), embedding(w16.to(DType::f32).cpu(), idx), 0, 0));
   const Tensor wi = arange(66, DType::i64).reshape({11, 6});
   EXPECT_EQ(embedding(wi.to(kGpu), idx.to(kGpu)).to_vector<int64_t>(), embedding(wi, idx).to_vector<int64_t>());
 }
@@ -430,25 +433,23 @@ TEST(CudaIndexConformance, ForwardKernelsMoveExactlyTheCpuElements) {
   HM_SKIP_WITHOUT_CUDA();
   const IndexKernels ref = index_table().get("scalar");
   check_all_variants(index_cuda_table(), [&](const std::string&, const IndexKernels& k) {
+    // select_rows for every element size on byte buffers (the kernels only move bits, so bf16 / f16 are the
+    // 2-byte case), poisoned output, compared byte for byte.
     struct Rows {
       int64_t outer, N, inner, n;
     };
     for (const Rows& r : {Rows{1, 1, 1, 1}, Rows{1, 11, 6, 7}, Rows{3, 5, 1, 9}, Rows{2, 7, 33, 0}, Rows{4, 3, 17, 5}})
-      for (DType dt : {DType::f64, DType::f32, DType::bf16, DType::i32, DType::u8}) {
-        SCOPED_TRACE(cat("select_rows outer=", r.outer, " N=", r.N, " inner=", r.inner, " n=", r.n, " ", dt));
-        std::vector<double> v = random_values(r.outer * r.N * r.inner, uint64_t(r.N * 10 + r.n));
-        for (double& x : v) x = std::abs(std::round(x * 40));  // exact in every dtype here (u8 included)
-        const Tensor src = from_doubles(v, {int64_t(v.size())}, DType::f64).to(dt);  // host
+      for (int64_t bytes : {1, 2, 4, 8}) {
+        SCOPED_TRACE(cat("select_rows outer=", r.outer, " N=", r.N, " inner=", r.inner, " n=", r.n, " bytes=", bytes));
+        const std::vector<int64_t> noise = random_indices(r.outer * r.N * r.inner * bytes, 256, uint64_t(r.N + bytes));
+        const Tensor src = from_vector(noise, {int64_t(noise.size())}).to(DType::u8);  // host bytes
         const std::vector<int64_t> index = random_indices(r.n, r.N, uint64_t(r.inner));
-        const Tensor idx = from_vector(index, {r.n});
-        const Tensor want = from_doubles(std::vector<double>(size_t(r.outer * r.n * r.inner), 7.0),  // 7: poison
-                                         {r.outer * r.n * r.inner}, dt),
-                     got = want.to(kGpu);
-        ref.select_rows(src.raw_data(), int64_t(dtype_size(dt)), r.outer, r.N, r.inner, index.data(), r.n,
-                        want.raw_data());
-        k.select_rows(src.to(kGpu).device_raw_data(), int64_t(dtype_size(dt)), r.outer, r.N, r.inner,
-                      idx.to(kGpu).device_data<int64_t>(), r.n, got.device_raw_data());
-        EXPECT_EQ(download(got), download(want));
+        const Tensor want = full({std::max<int64_t>(1, r.outer * r.n * r.inner * bytes)}, 7, DType::u8);  // 7: poison
+        const Tensor got = want.to(kGpu);
+        ref.select_rows(src.raw_data(), bytes, r.outer, r.N, r.inner, index.data(), r.n, want.raw_data());
+        k.select_rows(src.to(kGpu).device_raw_data(), bytes, r.outer, r.N, r.inner,
+                      from_vector(index, {r.n}).to(kGpu).device_data<int64_t>(), r.n, got.device_raw_data());
+        EXPECT_EQ(got.to_vector<uint8_t>(), want.to_vector<uint8_t>());
       }
     // gather_dim with a transposed (strided) source, every dim.
     const Tensor host = from_doubles(random_values(4 * 5 * 6, 3), {6, 5, 4}, DType::f32).transpose(0, 2);  // (4, 5, 6)
