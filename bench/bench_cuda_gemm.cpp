@@ -86,9 +86,9 @@ Result run(cublasHandle_t handle, const Shape3& s, hm::DType dt, bool tf32) {
                                             int(s.batch), compute, CUBLAS_GEMM_DEFAULT),
                  "cublasGemmStridedBatchedEx");
     else
-      check_blas(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, int(s.N), int(s.M), int(s.K), &one,
-                              b.device_raw_data(), t, int(s.N), a.device_raw_data(), t, int(s.K), &zero,
-                              c.device_raw_data(), t, int(s.N), compute, CUBLAS_GEMM_DEFAULT),
+      check_blas(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, int(s.N), int(s.M), int(s.K), &one, b.device_raw_data(),
+                              t, int(s.N), a.device_raw_data(), t, int(s.K), &zero, c.device_raw_data(), t, int(s.N),
+                              compute, CUBLAS_GEMM_DEFAULT),
                  "cublasGemmEx");
   };
   Tensor out;
@@ -134,7 +134,8 @@ int main() {
   check_blas(cublasCreate(&handle), "cublasCreate");
   check_blas(cublasSetStream(handle, cuda::stream()), "cublasSetStream");
 
-  std::printf("GEMM on CUDA: engine hm::matmul vs direct cuBLAS, same buffers; median of %d x %d calls\n", kReps, kInner);
+  std::printf("GEMM on CUDA: engine hm::matmul vs direct cuBLAS, same buffers; median of %d x %d calls\n", kReps,
+              kInner);
   std::printf("%-20s %-9s %-18s %10s %8s %10s %8s %6s %10s %6s %9s\n", "shape", "dtype", "M x K x N", "direct",
               "TFLOP/s", "engine", "TFLOP/s", "ratio", "engine-Lt", "ratio", "max|diff|");
   bool met = true;

@@ -36,7 +36,7 @@ void check_blas(cublasStatus_t s, const char* what) {
 struct Handles {
   cublasHandle_t blas = nullptr;
   cublasLtHandle_t lt = nullptr;
-  void* workspace = nullptr;   // (kWorkspaceBytes) bytes, shared by both handles (one stream: never concurrent)
+  void* workspace = nullptr;     // (kWorkspaceBytes) bytes, shared by both handles (one stream: never concurrent)
   cudaStream_t bound = nullptr;  // the stream blas is bound to; cublasSetStream also resets the workspace
   bool bound_once = false;
 };
@@ -98,9 +98,9 @@ struct Gemm {
 };
 
 std::string describe(const Gemm& g) {
-  return cat(kind_name(g.kind), " M=", g.M, " N=", g.N, " K=", g.K, " trans_a=", g.ta, " trans_b=", g.tb, " lda=",
-             g.lda, " ldb=", g.ldb, " ldc=", g.ldc, " batch=", g.batch, " strides=(", g.sa, ", ", g.sb, ", ", g.sc,
-             ")");
+  return cat(kind_name(g.kind), " M=", g.M, " N=", g.N, " K=", g.K, " trans_a=", g.ta, " trans_b=", g.tb,
+             " lda=", g.lda, " ldb=", g.ldb, " ldc=", g.ldc, " batch=", g.batch, " strides=(", g.sa, ", ", g.sb, ", ",
+             g.sc, ")");
 }
 
 // Leading dimensions and 32-bit limits checked here, so a bad call is an hm::Error naming the shape rather than
@@ -142,7 +142,6 @@ __global__ void scale_c_kernel(int64_t batch, int64_t M, int64_t N, S beta, T* C
     store(p, beta == S(0) ? S(0) : S(beta * load(p)));
   }
 }
-
 
 template <class T, class S>
 void scale_c(const Gemm& g, S beta, T* C) {
@@ -203,9 +202,9 @@ cublasLtMatrixLayout_t lt_layout(Kind kind, int64_t rows, int64_t cols, int64_t 
     const int32_t count = int32_t(batch);
     check_blas(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)),
                "cublasLtMatrixLayoutSetAttribute(BATCH_COUNT)");
-    check_blas(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
-                                                sizeof(stride)),
-               "cublasLtMatrixLayoutSetAttribute(STRIDED_BATCH_OFFSET)");
+    check_blas(
+        cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)),
+        "cublasLtMatrixLayoutSetAttribute(STRIDED_BATCH_OFFSET)");
   }
   return l;
 }
@@ -241,8 +240,7 @@ LtPlan make_plan(Handles& h, const Gemm& g, uint32_t al_a, uint32_t al_b, uint32
                "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT)");
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  const cublasStatus_t s =
-      cublasLtMatmulAlgoGetHeuristic(h.lt, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
+  const cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(h.lt, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(pref);
   // Some layouts have no cuBLASLt kernel (e.g. bf16 operands aligned to 2 bytes only, which views produce);
   // like PyTorch, such GEMMs fall back to cublasGemmEx. Any other failure is an error.
@@ -264,8 +262,8 @@ void cublaslt_gemm(const Gemm& g, S alpha, const T* A, const T* B, S beta, T* C)
   int device = 0;
   check(cudaGetDevice(&device), "cudaGetDevice (cuBLASLt plan)");
   const uint32_t al_a = alignment_of(A), al_b = alignment_of(B), al_c = alignment_of(C);
-  const LtKey key{device, int(g.kind), g.ta,  g.tb,   g.M,  g.N,  g.K,  g.lda, g.sa,
-                  g.ldb,  g.sb,        g.ldc, g.sc, g.batch, al_a, al_b, al_c, tf32_flag()};
+  const LtKey key{device, int(g.kind), g.ta,  g.tb, g.M,     g.N,  g.K,  g.lda, g.sa,
+                  g.ldb,  g.sb,        g.ldc, g.sc, g.batch, al_a, al_b, al_c,  tf32_flag()};
   static std::map<LtKey, LtPlan> plans;
   LtPlan plan;
   {
@@ -331,8 +329,8 @@ void set_allow_tf32(bool allow) { tf32_flag() = allow ? 1 : 0; }
 bool allow_tf32() { return tf32_flag() == 1; }
 
 void cublas_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                     int64_t sa, const float* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc,
-                     int64_t sc, int64_t batch) {
+                     int64_t sa, const float* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc, int64_t sc,
+                     int64_t batch) {
   cublas_gemm(Gemm{Kind::f32, ta, tb, M, N, K, lda, sa, ldb, sb, ldc, sc, batch}, alpha, A, B, beta, C);
 }
 void cublas_gemm_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
@@ -356,11 +354,10 @@ void cublaslt_gemm_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double
                        int64_t sc, int64_t batch) {
   cublaslt_gemm(Gemm{Kind::f64, ta, tb, M, N, K, lda, sa, ldb, sb, ldc, sc, batch}, alpha, A, B, beta, C);
 }
-void cublaslt_gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
-                        int64_t lda, int64_t sa, const uint16_t* B, int64_t ldb, int64_t sb, float beta, uint16_t* C,
-                        int64_t ldc, int64_t sc, int64_t batch) {
-  cublaslt_gemm(Gemm{Kind::bf16, ta, tb, M, N, K, lda, sa, ldb, sb, ldc, sc, batch}, alpha, bf(A), bf(B), beta,
-                bf(C));
+void cublaslt_gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A, int64_t lda,
+                        int64_t sa, const uint16_t* B, int64_t ldb, int64_t sb, float beta, uint16_t* C, int64_t ldc,
+                        int64_t sc, int64_t batch) {
+  cublaslt_gemm(Gemm{Kind::bf16, ta, tb, M, N, K, lda, sa, ldb, sb, ldc, sc, batch}, alpha, bf(A), bf(B), beta, bf(C));
 }
 
 void broadcast_rows_f32(const float* bias, int64_t R, int64_t N, float* out) { broadcast_rows(bias, R, N, out); }
@@ -370,9 +367,7 @@ void broadcast_rows_bf16(const uint16_t* bias, int64_t R, int64_t N, uint16_t* o
 }
 
 void column_sum_f32(const float* X, int64_t R, int64_t N, int64_t ldx, float* out) { column_sum(X, R, N, ldx, out); }
-void column_sum_f64(const double* X, int64_t R, int64_t N, int64_t ldx, double* out) {
-  column_sum(X, R, N, ldx, out);
-}
+void column_sum_f64(const double* X, int64_t R, int64_t N, int64_t ldx, double* out) { column_sum(X, R, N, ldx, out); }
 void column_sum_bf16(const uint16_t* X, int64_t R, int64_t N, int64_t ldx, uint16_t* out) {
   column_sum(bf(X), R, N, ldx, bf(out));
 }

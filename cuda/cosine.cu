@@ -145,16 +145,16 @@ void side_backward(const T* dy, const T* y, const T* X, const T* nx, const T* Y,
   Scratch<int64_t> d_start(R + 1), d_order(std::max<int64_t>(O, 1));  // (R + 1), (O)
   copy_from_host(d_start.p, start.data(), start.size() * sizeof(int64_t));
   copy_from_host(d_order.p, order.data(), order.size() * sizeof(int64_t));
-  side_backward_kernel<T><<<grid_for(R * D, 256), 256, 0, stream()>>>(dy, y, X, nx, Y, ny, iy, d_start.p, d_order.p,
-                                                                      R, D, dX);
+  side_backward_kernel<T>
+      <<<grid_for(R * D, 256), 256, 0, stream()>>>(dy, y, X, nx, Y, ny, iy, d_start.p, d_order.p, R, D, dX);
   check_launch("cosine side_backward_kernel");
 }
 
 // The outer layout's backward for side X (R rows; the rows of S (Ra, Rb) when transpose_s is false, its columns
 // when true): the diagonal term, then dX += S' Y (Ry, D) with S' = S or S^T, as cpu::cosine_backward_outer.
 template <class T>
-void outer_side(const T* S, int64_t Rb, bool transpose_s, const T* X, const T* nx, const T* sums, int64_t R,
-                const T* Y, int64_t Ry, int64_t D, T* dX) {
+void outer_side(const T* S, int64_t Rb, bool transpose_s, const T* X, const T* nx, const T* sums, int64_t R, const T* Y,
+                int64_t Ry, int64_t D, T* dX) {
   diagonal_term_kernel<T><<<grid_for(R * D, 256), 256, 0, stream()>>>(X, nx, sums, R, D, dX);
   check_launch("cosine diagonal_term_kernel");
   gemm(transpose_s, false, R, D, Ry, T(1), S, Rb, Y, D, T(1), dX, D);

@@ -26,8 +26,8 @@ void cosine_backward(const T* dy, const T* y, const T* A, const T* norm_a, const
 // Outer-product layout, y (Ra, Rb) = (A / na) (B / nb)^T: the rows are normalised into scratch buffers, then one
 // cuBLAS GEMM (cuda/blas.h; TF32 only when allowed).
 template <class T>
-void cosine_forward_outer(const T* A, const T* norm_a, const T* B, const T* norm_b, int64_t Ra, int64_t Rb,
-                          int64_t D, T* y);
+void cosine_forward_outer(const T* A, const T* norm_a, const T* B, const T* norm_b, int64_t Ra, int64_t Rb, int64_t D,
+                          T* y);
 
 // With S = dy / (na nb^T) (Ra, Rb):  dA = S B - (rowsum(dy * y) / na^2) A,  dB = S^T A - (colsum(dy * y) / nb^2) B,
 // the diagonal term written first and a beta = 1 GEMM adding S B (S^T A). dA / dB may be null.

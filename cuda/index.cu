@@ -33,15 +33,13 @@ __host__ __device__ int64_t numel(const Dims& d) {
   return n;
 }
 
-
 // Grid-stride loops: for (int64_t i = thread_id(); i < total; i += thread_count()).
 __device__ __forceinline__ int64_t thread_id() { return blockIdx.x * int64_t(blockDim.x) + threadIdx.x; }
 __device__ __forceinline__ int64_t thread_count() { return int64_t(gridDim.x) * blockDim.x; }
 
 // ---- validation --------------------------------------------------------------------------------------------------
 
-__global__ void first_out_of_range_kernel(const int64_t* index, int64_t count, int64_t n,
-                                          unsigned long long* first) {
+__global__ void first_out_of_range_kernel(const int64_t* index, int64_t count, int64_t n, unsigned long long* first) {
   for (int64_t i = thread_id(); i < count; i += thread_count())
     if (index[i] < 0 || index[i] >= n) atomicMin(first, static_cast<unsigned long long>(i));
 }
@@ -80,8 +78,8 @@ template <class W>
 void launch_gather(const void* src, const Dims& d, const int64_t* index, void* out) {
   const int64_t total = numel(d);
   if (total == 0) return;
-  gather_dim_kernel<W><<<grid_for(total, 256), 256, 0, stream()>>>(static_cast<const W*>(src), d, index,
-                                                                     static_cast<W*>(out));
+  gather_dim_kernel<W>
+      <<<grid_for(total, 256), 256, 0, stream()>>>(static_cast<const W*>(src), d, index, static_cast<W*>(out));
   check_launch("gather_dim_kernel");
 }
 
@@ -90,8 +88,8 @@ void launch_select(const void* src, int64_t outer, int64_t N, int64_t inner, con
                    void* out) {
   const int64_t total = outer * n * inner;
   if (total == 0) return;
-  index_select_rows_kernel<W><<<grid_for(total, 256), 256, 0, stream()>>>(static_cast<const W*>(src), outer, N,
-                                                                            inner, index, n, static_cast<W*>(out));
+  index_select_rows_kernel<W><<<grid_for(total, 256), 256, 0, stream()>>>(static_cast<const W*>(src), outer, N, inner,
+                                                                          index, n, static_cast<W*>(out));
   check_launch("index_select_rows_kernel");
 }
 
@@ -99,19 +97,24 @@ void launch_select(const void* src, int64_t outer, int64_t N, int64_t inner, con
 template <class F>
 void dispatch_word(const char* op, int64_t elem_bytes, F&& f) {
   switch (elem_bytes) {
-    case 1: return f(uint8_t{});
-    case 2: return f(uint16_t{});
-    case 4: return f(uint32_t{});
-    case 8: return f(uint64_t{});
-    default: throw Error(cat(op, ": unsupported element size ", elem_bytes, " bytes"));
+    case 1:
+      return f(uint8_t{});
+    case 2:
+      return f(uint16_t{});
+    case 4:
+      return f(uint32_t{});
+    case 8:
+      return f(uint64_t{});
+    default:
+      throw Error(cat(op, ": unsupported element size ", elem_bytes, " bytes"));
   }
 }
 
 // ---- backward: atomics -------------------------------------------------------------------------------------------
 
 template <class T>
-__global__ void index_add_rows_atomic_kernel(T* grad_src, int64_t outer, int64_t N, int64_t inner,
-                                             const int64_t* index, int64_t n, const T* grad_out) {
+__global__ void index_add_rows_atomic_kernel(T* grad_src, int64_t outer, int64_t N, int64_t inner, const int64_t* index,
+                                             int64_t n, const T* grad_out) {
   for (int64_t i = thread_id(); i < outer * n * inner; i += thread_count()) {
     const int64_t j = i % inner, k = (i / inner) % n, o = i / (inner * n);
     atomicAdd(grad_src + (o * N + index[k]) * inner + j, grad_out[i]);
@@ -154,30 +157,28 @@ __global__ void scatter_add_dim_ordered_kernel(T* dst, Dims d, const int64_t* in
 }
 
 template <class T>
-void index_add_rows(bool ordered, T* grad_src, int64_t outer, int64_t N, int64_t inner, const int64_t* index,
-                    int64_t n, const T* grad_out) {
+void index_add_rows(bool ordered, T* grad_src, int64_t outer, int64_t N, int64_t inner, const int64_t* index, int64_t n,
+                    const T* grad_out) {
   if (outer * n * inner == 0) return;
   if (ordered) {
-    index_add_rows_ordered_kernel<T><<<grid_for(outer * inner, 128), 128, 0, stream()>>>(grad_src, outer, N, inner,
-                                                                                           index, n, grad_out);
+    index_add_rows_ordered_kernel<T>
+        <<<grid_for(outer * inner, 128), 128, 0, stream()>>>(grad_src, outer, N, inner, index, n, grad_out);
     check_launch("index_add_rows_ordered_kernel");
   } else {
-    index_add_rows_atomic_kernel<T><<<grid_for(outer * n * inner, 256), 256, 0, stream()>>>(grad_src, outer, N,
-                                                                                              inner, index, n,
-                                                                                              grad_out);
+    index_add_rows_atomic_kernel<T>
+        <<<grid_for(outer * n * inner, 256), 256, 0, stream()>>>(grad_src, outer, N, inner, index, n, grad_out);
     check_launch("index_add_rows_atomic_kernel");
   }
 }
 
 template <class T>
-void scatter_add_dim(bool ordered, T* dst, const int64_t* dst_strides, const int64_t* index,
-                     const int64_t* index_shape, int64_t rank, int64_t dim, const T* src) {
+void scatter_add_dim(bool ordered, T* dst, const int64_t* dst_strides, const int64_t* index, const int64_t* index_shape,
+                     int64_t rank, int64_t dim, const T* src) {
   const Dims d = make_dims("scatter_add_dim", index_shape, dst_strides, rank, dim);
   const int64_t total = numel(d);
   if (total == 0) return;
   if (ordered) {
-    scatter_add_dim_ordered_kernel<T><<<grid_for(total / d.shape[dim], 128), 128, 0, stream()>>>(dst, d, index,
-                                                                                                   src);
+    scatter_add_dim_ordered_kernel<T><<<grid_for(total / d.shape[dim], 128), 128, 0, stream()>>>(dst, d, index, src);
     check_launch("scatter_add_dim_ordered_kernel");
   } else {
     scatter_add_dim_atomic_kernel<T><<<grid_for(total, 256), 256, 0, stream()>>>(dst, d, index, src);

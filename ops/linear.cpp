@@ -423,7 +423,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
-  if (autocast_applies(a) && autocast_applies(b)) return bmm(a.to(autocast_dtype()), b.to(autocast_dtype())).to(DType::f32);
+  if (autocast_applies(a) && autocast_applies(b))
+    return bmm(a.to(autocast_dtype()), b.to(autocast_dtype())).to(DType::f32);
   check(a.dim() == 3 && b.dim() == 3, "bmm: expected 3-D tensors, got ", a.shape(), " @ ", b.shape());
   check(a.size(0) == b.size(0), "bmm: batch sizes differ: ", a.shape(), " @ ", b.shape());
   check(a.size(2) == b.size(1), "bmm: inner dimensions differ: ", a.shape(), " @ ", b.shape());

@@ -20,15 +20,14 @@ constexpr GemmCudaKernels kernels(GemmCudaFn<float> f32, GemmCudaFn<double> f64,
           cuda::column_sum_bf16};
 }
 
-const bool kRegCublas = (gemm_cuda_table().add(
-                             "cuda_cublas",
-                             kernels(cuda::cublas_gemm_f32, cuda::cublas_gemm_f64, cuda::cublas_gemm_bf16), 10),
-                         true);
-const bool kRegCublasLt = (gemm_cuda_table().add("cuda_cublaslt",
-                                                 kernels(cuda::cublaslt_gemm_f32, cuda::cublaslt_gemm_f64,
-                                                         cuda::cublaslt_gemm_bf16),
-                                                 5),
-                           true);
+const bool kRegCublas =
+    (gemm_cuda_table().add("cuda_cublas", kernels(cuda::cublas_gemm_f32, cuda::cublas_gemm_f64, cuda::cublas_gemm_bf16),
+                           10),
+     true);
+const bool kRegCublasLt =
+    (gemm_cuda_table().add("cuda_cublaslt",
+                           kernels(cuda::cublaslt_gemm_f32, cuda::cublaslt_gemm_f64, cuda::cublaslt_gemm_bf16), 5),
+     true);
 
 }  // namespace
 }  // namespace hm

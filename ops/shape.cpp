@@ -64,12 +64,12 @@ void scalar_gather_dim(const void* src, int64_t elem_bytes, const int64_t* src_s
 
 const bool kRegIndex =
     (index_table().add("scalar", {scalar_first_out_of_range, scalar_select_rows, scalar_gather_dim}, 0), true);
-const bool kRegIndexAdd = (index_add_table().add("scalar",
-                                                 {{cpu::index_add_rows<float, int64_t>, cpu::scatter_add_dim<float, int64_t>},
-                                                  {cpu::index_add_rows<double, int64_t>,
-                                                   cpu::scatter_add_dim<double, int64_t>}},
-                                                 0),
-                           true);
+const bool kRegIndexAdd =
+    (index_add_table().add("scalar",
+                           {{cpu::index_add_rows<float, int64_t>, cpu::scatter_add_dim<float, int64_t>},
+                            {cpu::index_add_rows<double, int64_t>, cpu::scatter_add_dim<double, int64_t>}},
+                           0),
+     true);
 
 IndexKernels index_kernels(const Tensor& t) { return t.is_cuda() ? index_cuda_table().get() : index_table().get(); }
 

@@ -7,9 +7,9 @@
 namespace hm {
 namespace {
 
-const bool kRegIndex = (index_cuda_table().add(
-                            "cuda_simple", {cuda::first_out_of_range, cuda::index_select_rows, cuda::gather_dim}, 10),
-                        true);
+const bool kRegIndex =
+    (index_cuda_table().add("cuda_simple", {cuda::first_out_of_range, cuda::index_select_rows, cuda::gather_dim}, 10),
+     true);
 
 const bool kRegAtomic =
     (index_add_cuda_table().add("cuda_atomic",

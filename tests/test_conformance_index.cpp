@@ -112,7 +112,8 @@ TEST(CosineConformance, KernelsFollowTheDefinitionAndTheOuterLayoutAgreesWithPai
       ASSERT_NEAR(yo[size_t(o)], want, 1e-14) << "outer " << o;
     }
     const std::vector<double> dy = normals(O, 10);
-    std::vector<double> dA(static_cast<size_t>(Ra * D)), dB(static_cast<size_t>(Rb * D)), dAo(dA.size()), dBo(dB.size());
+    std::vector<double> dA(static_cast<size_t>(Ra * D)), dB(static_cast<size_t>(Rb * D)), dAo(dA.size()),
+        dBo(dB.size());
     k.f64.backward(dy.data(), y.data(), A.data(), na.data(), B.data(), nb.data(), ia.data(), ib.data(), O, Ra, Rb, D,
                    dA.data(), dB.data());
     k.f64.backward_outer(dy.data(), y.data(), A.data(), na.data(), B.data(), nb.data(), Ra, Rb, D, dAo.data(),

@@ -76,7 +76,8 @@ TEST(CudaLinalg, TablesHoldTheCudaVariantsOnlyInCudaBuilds) {
   EXPECT_EQ(index_add_cuda_table().name(), "index_add@cuda");
   // The CPU twins hold the reference every CUDA variant is checked against.
   const std::vector<const KernelTableBase*> cpu_twins = {&index_table(), &index_add_table(), &cosine_table()};
-  for (const KernelTableBase* t : cpu_twins) EXPECT_EQ(t->variants(), (std::vector<std::string>{"scalar"})) << t->name();
+  for (const KernelTableBase* t : cpu_twins)
+    EXPECT_EQ(t->variants(), (std::vector<std::string>{"scalar"})) << t->name();
 }
 
 TEST(CudaLinalg, Bf16IsRejectedOnTheCpu) {
@@ -115,12 +116,13 @@ std::vector<CudaGemmCase> cuda_gemm_cases() {
   return cases;
 }
 
-// Runs variant k on case c in dtype dt (f32, f64, bf16) and compares with the CPU table's scalar gemm (f64) on the values
-// the device really holds. Bound per element: 4 (K + 2) u (|alpha| |A||B| + |beta| |C|) with u the accumulation
+// Runs variant k on case c in dtype dt (f32, f64, bf16) and compares with the CPU table's scalar gemm (f64) on the
+// values the device really holds. Bound per element: 4 (K + 2) u (|alpha| |A||B| + |beta| |C|) with u the accumulation
 // unit roundoff, plus 2^-8 for bf16's output rounding (2^-9) or TF32's input rounding (up to 2^-10 per product).
 void check_cuda_gemm(const GemmCudaKernels& k, DType dt, const CudaGemmCase& c, uint64_t seed, bool tf32) {
   SCOPED_TRACE(cat("M=", c.M, " N=", c.N, " K=", c.K, " ta=", c.ta, " tb=", c.tb, " pad=", c.pad, " batch=", c.batch,
-                   " bcast=", c.bcast_a, c.bcast_b, " alpha=", c.alpha, " beta=", c.beta, " ", dt, tf32 ? " tf32" : ""));
+                   " bcast=", c.bcast_a, c.bcast_b, " alpha=", c.alpha, " beta=", c.beta, " ", dt,
+                   tf32 ? " tf32" : ""));
   const int64_t ra = c.ta ? c.K : c.M, ca = c.ta ? c.M : c.K, rb = c.tb ? c.N : c.K, cb = c.tb ? c.K : c.N;
   const int64_t lda = std::max<int64_t>(ca, 1) + c.pad, ldb = std::max<int64_t>(cb, 1) + c.pad;
   const int64_t ldc = std::max<int64_t>(c.N, 1) + c.pad;
@@ -172,7 +174,8 @@ void check_cuda_gemm(const GemmCudaKernels& k, DType dt, const CudaGemmCase& c, 
       continue;
     }
     const double tol = (4.0 * double(c.K + 2) * u + extra) * mag[e] + 1e-30;
-    ASSERT_TRUE(std::isfinite(got[e])) << "element " << e << " (row " << (e / ldc) << ", col " << j << ") is " << got[e];
+    ASSERT_TRUE(std::isfinite(got[e])) << "element " << e << " (row " << (e / ldc) << ", col " << j << ") is "
+                                       << got[e];
     ASSERT_NEAR(got[e], want[e], tol) << "element " << e << " (row " << (e / ldc) << ", col " << j << ")";
   }
 }
@@ -243,32 +246,47 @@ TEST(CudaMatmul, ForwardAndBackwardMatchCpuOnEveryShape) {
   const F mm = [](const std::vector<Tensor>& x) { return matmul(x[0], x[1]); };
   for (DType dt : {DType::f32, DType::f64}) {
     const double at = atol_for(dt), rt = rtol_for(dt);
-    const std::vector<std::pair<Shape, Shape>> shapes = {
-        {{5, 7}, {7, 3}},       {{7}, {7}},          {{7}, {7, 3}},           {{5, 7}, {7}},
-        {{2, 5, 7}, {7, 3}},    {{2, 5, 7}, {2, 7, 3}}, {{2, 1, 5, 7}, {3, 7, 3}}, {{4, 7}, {2, 3, 7, 5}},
-        {{1, 5, 7}, {4, 7, 3}}, {{0, 7}, {7, 3}},    {{5, 0}, {0, 3}},        {{3, 1, 1}, {1, 1}}};
+    const std::vector<std::pair<Shape, Shape>> shapes = {{{5, 7}, {7, 3}},
+                                                         {{7}, {7}},
+                                                         {{7}, {7, 3}},
+                                                         {{5, 7}, {7}},
+                                                         {{2, 5, 7}, {7, 3}},
+                                                         {{2, 5, 7}, {2, 7, 3}},
+                                                         {{2, 1, 5, 7}, {3, 7, 3}},
+                                                         {{4, 7}, {2, 3, 7, 5}},
+                                                         {{1, 5, 7}, {4, 7, 3}},
+                                                         {{0, 7}, {7, 3}},
+                                                         {{5, 0}, {0, 3}},
+                                                         {{3, 1, 1}, {1, 1}}};
     uint64_t seed = 10;
     for (const auto& [sa, sb] : shapes) {
-      expect_gpu_matches_cpu(cat("matmul ", Shape(sa), " @ ", Shape(sb), " ", dt), mm, {rnd(sa, seed, dt), rnd(sb, seed + 1, dt)},
-                             at, rt);
+      expect_gpu_matches_cpu(cat("matmul ", Shape(sa), " @ ", Shape(sb), " ", dt), mm,
+                             {rnd(sa, seed, dt), rnd(sb, seed + 1, dt)}, at, rt);
       seed += 2;
     }
     // Views: transposed matrices (transpose flags), a permuted batch (strided batch, no fold), a flipped batch
     // (negative batch stride: materialised) and an expanded operand (stride 0).
-    const Tensor at_ = rnd({7, 5}, 40, dt), bt = rnd({3, 7}, 41, dt), a3 = rnd({5, 3, 7}, 42, dt), b3 = rnd({3, 7, 4}, 43, dt);
-    expect_gpu_matches_cpu(cat("matmul transposed views ", dt),
-                           [](const std::vector<Tensor>& x) { return matmul(x[0].transpose(0, 1), x[1].transpose(0, 1)); },
-                           {at_, bt}, at, rt);
-    expect_gpu_matches_cpu(cat("matmul permuted batch ", dt),
-                           [](const std::vector<Tensor>& x) { return matmul(x[0].transpose(0, 1), x[1]); }, {a3, b3}, at, rt);
-    expect_gpu_matches_cpu(cat("matmul flipped batch ", dt),
-                           [](const std::vector<Tensor>& x) { return matmul(x[0].flip({0}), x[1]); }, {b3.transpose(1, 2).contiguous(), rnd({7, 2}, 44, dt)},
-                           at, rt);
-    expect_gpu_matches_cpu(cat("matmul expanded ", dt),
-                           [](const std::vector<Tensor>& x) { return matmul(x[0].expand({3, 5, 7}), x[1]); },
-                           {rnd({1, 5, 7}, 45, dt), b3}, at, rt);
-    expect_gpu_matches_cpu(cat("bmm ", dt), [](const std::vector<Tensor>& x) { return bmm(x[0], x[1]); },
-                           {rnd({3, 5, 7}, 46, dt), b3}, at, rt);
+    const Tensor at_ = rnd({7, 5}, 40, dt), bt = rnd({3, 7}, 41, dt), a3 = rnd({5, 3, 7}, 42, dt),
+                 b3 = rnd({3, 7, 4}, 43, dt);
+    expect_gpu_matches_cpu(
+        cat("matmul transposed views ", dt),
+        [](const std::vector<Tensor>& x) { return matmul(x[0].transpose(0, 1), x[1].transpose(0, 1)); }, {at_, bt}, at,
+        rt);
+    expect_gpu_matches_cpu(
+        cat("matmul permuted batch ", dt),
+        [](const std::vector<Tensor>& x) { return matmul(x[0].transpose(0, 1), x[1]); }, {a3, b3}, at, rt);
+    expect_gpu_matches_cpu(
+        cat("matmul flipped batch ", dt), [](const std::vector<Tensor>& x) { return matmul(x[0].flip({0}), x[1]); },
+        {b3.transpose(1, 2).contiguous(), rnd({7, 2}, 44, dt)}, at, rt);
+    expect_gpu_matches_cpu(
+        cat("matmul expanded ", dt),
+        [](const std::vector<Tensor>& x) {
+          return matmul(x[0].expand({3, 5, 7}), x[1]);
+        },
+        {rnd({1, 5, 7}, 45, dt), b3}, at, rt);
+    expect_gpu_matches_cpu(
+        cat("bmm ", dt), [](const std::vector<Tensor>& x) { return bmm(x[0], x[1]); }, {rnd({3, 5, 7}, 46, dt), b3}, at,
+        rt);
   }
 }
 
@@ -277,23 +295,23 @@ TEST(CudaLinear, ForwardAndBackwardMatchCpu) {
   for (DType dt : {DType::f32, DType::f64}) {
     const double at = atol_for(dt), rt = rtol_for(dt);
     const Tensor w = rnd({5, 7}, 60, dt), b = rnd({5}, 61, dt);
-    expect_gpu_matches_cpu(cat("linear 3-D with bias ", dt),
-                           [](const std::vector<Tensor>& x) { return linear(x[0], x[1], x[2]); },
-                           {rnd({2, 3, 7}, 62, dt), w, b}, at, rt);
-    expect_gpu_matches_cpu(cat("linear without bias ", dt),
-                           [](const std::vector<Tensor>& x) { return linear(x[0], x[1]); }, {rnd({4, 7}, 63, dt), w}, at,
-                           rt);
-    expect_gpu_matches_cpu(cat("linear transposed input and weight ", dt),
-                           [](const std::vector<Tensor>& x) {
-                             return linear(x[0].transpose(0, 1), x[1].transpose(0, 1), x[2]);
-                           },
-                           {rnd({7, 4}, 64, dt), rnd({7, 5}, 65, dt), b}, at, rt);
-    expect_gpu_matches_cpu(cat("linear 1-D input ", dt),
-                           [](const std::vector<Tensor>& x) { return linear(x[0], x[1], x[2]); }, {rnd({7}, 66, dt), w, b},
-                           at, rt);
-    expect_gpu_matches_cpu(cat("linear 300 rows (bias-gradient blocks) ", dt),
-                           [](const std::vector<Tensor>& x) { return linear(x[0], x[1], x[2]); },
-                           {rnd({300, 7}, 67, dt), rnd({40, 7}, 68, dt), rnd({40}, 69, dt)}, at * 10, rt);
+    expect_gpu_matches_cpu(
+        cat("linear 3-D with bias ", dt), [](const std::vector<Tensor>& x) { return linear(x[0], x[1], x[2]); },
+        {rnd({2, 3, 7}, 62, dt), w, b}, at, rt);
+    expect_gpu_matches_cpu(
+        cat("linear without bias ", dt), [](const std::vector<Tensor>& x) { return linear(x[0], x[1]); },
+        {rnd({4, 7}, 63, dt), w}, at, rt);
+    expect_gpu_matches_cpu(
+        cat("linear transposed input and weight ", dt),
+        [](const std::vector<Tensor>& x) { return linear(x[0].transpose(0, 1), x[1].transpose(0, 1), x[2]); },
+        {rnd({7, 4}, 64, dt), rnd({7, 5}, 65, dt), b}, at, rt);
+    expect_gpu_matches_cpu(
+        cat("linear 1-D input ", dt), [](const std::vector<Tensor>& x) { return linear(x[0], x[1], x[2]); },
+        {rnd({7}, 66, dt), w, b}, at, rt);
+    expect_gpu_matches_cpu(
+        cat("linear 300 rows (bias-gradient blocks) ", dt),
+        [](const std::vector<Tensor>& x) { return linear(x[0], x[1], x[2]); },
+        {rnd({300, 7}, 67, dt), rnd({40, 7}, 68, dt), rnd({40}, 69, dt)}, at * 10, rt);
   }
 }
 
@@ -375,28 +393,30 @@ TEST(CudaShapeOps, EmbeddingGatherIndexSelectMatchCpuWithBothBackwardVariants) {
       const bool exact = std::string(variant) == "cuda_ordered";
       const double at = exact ? 0.0 : atol_for(dt), rt = exact ? 0.0 : rtol_for(dt);
       const Tensor idx = from_vector(random_indices(12, 11, 1), {3, 4});  // repeats: V = 11, 12 draws
-      expect_gpu_matches_cpu(cat("embedding ", variant, " ", dt),
-                             [](const std::vector<Tensor>& x) { return embedding(x[0], x[1]); },
-                             {rnd({11, 6}, 90, dt), idx}, at, rt);
-      expect_gpu_matches_cpu(cat("embedding int32 ", variant, " ", dt),
-                             [](const std::vector<Tensor>& x) { return embedding(x[0], x[1]); },
-                             {rnd({11, 33}, 91, dt), idx.to(DType::i32)}, at, rt);
+      expect_gpu_matches_cpu(
+          cat("embedding ", variant, " ", dt), [](const std::vector<Tensor>& x) { return embedding(x[0], x[1]); },
+          {rnd({11, 6}, 90, dt), idx}, at, rt);
+      expect_gpu_matches_cpu(
+          cat("embedding int32 ", variant, " ", dt), [](const std::vector<Tensor>& x) { return embedding(x[0], x[1]); },
+          {rnd({11, 33}, 91, dt), idx.to(DType::i32)}, at, rt);
       const Tensor t = rnd({4, 5, 6}, 92, dt);
       for (int64_t d = 0; d < 3; ++d) {
         Shape is = {4, 3, 6};
         is[size_t(d)] = 7;  // longer than the dim: repeated indices
         if (d != 1) is[1] = 3;
         const Tensor gi = from_vector(random_indices(shape_numel(is), t.size(d), 2 + uint64_t(d)), is);
-        expect_gpu_matches_cpu(cat("gather dim ", d, " ", variant, " ", dt),
-                               [d](const std::vector<Tensor>& x) { return gather(x[0], d, x[1]); }, {t, gi}, at, rt);
+        expect_gpu_matches_cpu(
+            cat("gather dim ", d, " ", variant, " ", dt),
+            [d](const std::vector<Tensor>& x) { return gather(x[0], d, x[1]); }, {t, gi}, at, rt);
         const Tensor si = from_vector(random_indices(9, t.size(d), 7 + uint64_t(d)), {9});
-        expect_gpu_matches_cpu(cat("index_select dim ", d, " ", variant, " ", dt),
-                               [d](const std::vector<Tensor>& x) { return index_select(x[0], d, x[1]); }, {t, si}, at,
-                               rt);
+        expect_gpu_matches_cpu(
+            cat("index_select dim ", d, " ", variant, " ", dt),
+            [d](const std::vector<Tensor>& x) { return index_select(x[0], d, x[1]); }, {t, si}, at, rt);
       }
-      expect_gpu_matches_cpu(cat("gather of a transposed input ", variant, " ", dt),
-                             [](const std::vector<Tensor>& x) { return gather(x[0].transpose(0, 2), 1, x[1]); },
-                             {t, from_vector(random_indices(6 * 5 * 4, 5, 20), {6, 5, 4})}, at, rt);
+      expect_gpu_matches_cpu(
+          cat("gather of a transposed input ", variant, " ", dt),
+          [](const std::vector<Tensor>& x) { return gather(x[0].transpose(0, 2), 1, x[1]); },
+          {t, from_vector(random_indices(6 * 5 * 4, 5, 20), {6, 5, 4})}, at, rt);
     }
   }
   clear_kernel_overrides();
@@ -412,17 +432,36 @@ TEST(CudaShapeOps, CatStackPadMatchCpu) {
   HM_SKIP_WITHOUT_CUDA();
   for (DType dt : {DType::f32, DType::f64}) {
     const Tensor a = rnd({2, 3, 4}, 100, dt), b = rnd({2, 1, 4}, 101, dt);
-    expect_gpu_matches_cpu(cat("cat ", dt), [](const std::vector<Tensor>& x) { return cat({x[0], x[1], x[0]}, 1); },
-                           {a, b}, 0, 0);
-    expect_gpu_matches_cpu(cat("cat of transposed ", dt),
-                           [](const std::vector<Tensor>& x) { return cat({x[0].transpose(0, 2), x[1].transpose(0, 2)}, 1); },
-                           {a, b}, 0, 0);
-    expect_gpu_matches_cpu(cat("stack ", dt), [](const std::vector<Tensor>& x) { return stack({x[0], x[1]}, 2); },
-                           {a, rnd({2, 3, 4}, 102, dt)}, 0, 0);
-    expect_gpu_matches_cpu(cat("pad ", dt), [](const std::vector<Tensor>& x) { return pad(x[0], {1, 2, -1, 0}, 0.5); },
-                           {a}, 0, 0);
-    expect_gpu_matches_cpu(cat("pad cropping everything ", dt),
-                           [](const std::vector<Tensor>& x) { return pad(x[0], {-4, 1}); }, {a}, 0, 0);
+    expect_gpu_matches_cpu(
+        cat("cat ", dt),
+        [](const std::vector<Tensor>& x) {
+          return cat({x[0], x[1], x[0]}, 1);
+        },
+        {a, b}, 0, 0);
+    expect_gpu_matches_cpu(
+        cat("cat of transposed ", dt),
+        [](const std::vector<Tensor>& x) {
+          return cat({x[0].transpose(0, 2), x[1].transpose(0, 2)}, 1);
+        },
+        {a, b}, 0, 0);
+    expect_gpu_matches_cpu(
+        cat("stack ", dt),
+        [](const std::vector<Tensor>& x) {
+          return stack({x[0], x[1]}, 2);
+        },
+        {a, rnd({2, 3, 4}, 102, dt)}, 0, 0);
+    expect_gpu_matches_cpu(
+        cat("pad ", dt),
+        [](const std::vector<Tensor>& x) {
+          return pad(x[0], {1, 2, -1, 0}, 0.5);
+        },
+        {a}, 0, 0);
+    expect_gpu_matches_cpu(
+        cat("pad cropping everything ", dt),
+        [](const std::vector<Tensor>& x) {
+          return pad(x[0], {-4, 1});
+        },
+        {a}, 0, 0);
   }
 }
 
@@ -461,15 +500,16 @@ TEST(CudaIndexConformance, ForwardKernelsMoveExactlyTheCpuElements) {
       const std::vector<int64_t> index = random_indices(shape_numel(is), host.size(d), uint64_t(40 + d));
       const Tensor want = full(is, kNaN, DType::f32), got = want.to(kGpu);
       ref.gather_dim(host.raw_data(), 4, host.strides().data(), index.data(), is.data(), 3, d, want.raw_data());
-      k.gather_dim(dev.device_raw_data(), 4, dev.strides().data(), from_vector(index, is).to(kGpu).device_data<int64_t>(),
-                   is.data(), 3, d, got.device_raw_data());
+      k.gather_dim(dev.device_raw_data(), 4, dev.strides().data(),
+                   from_vector(index, is).to(kGpu).device_data<int64_t>(), is.data(), 3, d, got.device_raw_data());
       EXPECT_EQ(got.to_vector<float>(), want.to_vector<float>());
     }
     // first_out_of_range: the first bad position, -1 when all are valid or there are none.
     const std::vector<int64_t> index = {0, 4, 5, -1, 9};
     const Tensor idx = from_vector(index, {5}).to(kGpu);
     for (auto [count, n] : {std::pair<int64_t, int64_t>{5, 5}, {5, 10}, {2, 5}, {0, 5}})
-      EXPECT_EQ(k.first_out_of_range(idx.device_data<int64_t>(), count, n), ref.first_out_of_range(index.data(), count, n))
+      EXPECT_EQ(k.first_out_of_range(idx.device_data<int64_t>(), count, n),
+                ref.first_out_of_range(index.data(), count, n))
           << "count " << count << " n " << n;
   });
 }
@@ -505,8 +545,9 @@ TEST(CudaIndexConformance, ScatterAddsMatchTheCpuKernels) {
         const Tensor src = from_doubles(random_values(shape_numel(is), uint64_t(9 + d)), is, dt);
         const Tensor want_s = zeros(ds, dt), got_s = zeros(ds, dt, kGpu);
         ref.scatter_add(want_s.data<T>(), want_s.strides().data(), si.data(), is.data(), 3, d, src.data<T>());
-        f.scatter_add(got_s.device_data<T>(), got_s.strides().data(), from_vector(si, is).to(kGpu).device_data<int64_t>(),
-                      is.data(), 3, d, src.to(kGpu).device_data<T>());
+        f.scatter_add(got_s.device_data<T>(), got_s.strides().data(),
+                      from_vector(si, is).to(kGpu).device_data<int64_t>(), is.data(), 3, d,
+                      src.to(kGpu).device_data<T>());
         EXPECT_TRUE(all_close(got_s, want_s, tol, tol)) << "scatter_add dim " << d;
       }
     };
@@ -539,7 +580,8 @@ TEST(CudaCosineConformance, EveryKernelMatchesTheCpuScalarVariant) {
       const Tensor A_d = A.to(kGpu), B_d = B.to(kGpu);
       const T eps = T(1e-8);
       // Norms.
-      const Tensor na = empty({Ra}, dt), nb = empty({Rb}, dt), na_d = full({Ra}, kNaN, dt, kGpu), nb_d = full({Rb}, kNaN, dt, kGpu);
+      const Tensor na = empty({Ra}, dt), nb = empty({Rb}, dt), na_d = full({Ra}, kNaN, dt, kGpu),
+                   nb_d = full({Rb}, kNaN, dt, kGpu);
       ref.row_norms(A.data<T>(), Ra, D, eps, na.data<T>());
       ref.row_norms(B.data<T>(), Rb, D, eps, nb.data<T>());
       f.row_norms(A_d.device_data<T>(), Ra, D, eps, na_d.device_data<T>());
@@ -555,21 +597,22 @@ TEST(CudaCosineConformance, EveryKernelMatchesTheCpuScalarVariant) {
       f.forward(A_d.device_data<T>(), na.to(kGpu).device_data<T>(), B_d.device_data<T>(), nb.to(kGpu).device_data<T>(),
                 ia_d.device_data<int64_t>(), ib_d.device_data<int64_t>(), O, D, y_d.device_data<T>());
       expect_close(y_d, y, "forward (pairs)");
-      const Tensor dy = rnd({O}, 13, dt), dy_d = dy.to(kGpu), y_ref_d = y.to(kGpu), na_rd = na.to(kGpu), nb_rd = nb.to(kGpu);
+      const Tensor dy = rnd({O}, 13, dt), dy_d = dy.to(kGpu), y_ref_d = y.to(kGpu), na_rd = na.to(kGpu),
+                   nb_rd = nb.to(kGpu);
       const Tensor dA = empty({Ra, D}, dt), dB = empty({Rb, D}, dt);
       const Tensor dA_d = full({Ra, D}, kNaN, dt, kGpu), dB_d = full({Rb, D}, kNaN, dt, kGpu);
       ref.backward(dy.data<T>(), y.data<T>(), A.data<T>(), na.data<T>(), B.data<T>(), nb.data<T>(), ia.data<int64_t>(),
                    ib.data<int64_t>(), O, Ra, Rb, D, dA.data<T>(), dB.data<T>());
       f.backward(dy_d.device_data<T>(), y_ref_d.device_data<T>(), A_d.device_data<T>(), na_rd.device_data<T>(),
-                 B_d.device_data<T>(), nb_rd.device_data<T>(), ia_d.device_data<int64_t>(), ib_d.device_data<int64_t>(), O,
-                 Ra, Rb, D, dA_d.device_data<T>(), dB_d.device_data<T>());
+                 B_d.device_data<T>(), nb_rd.device_data<T>(), ia_d.device_data<int64_t>(), ib_d.device_data<int64_t>(),
+                 O, Ra, Rb, D, dA_d.device_data<T>(), dB_d.device_data<T>());
       expect_close(dA_d, dA, "backward (pairs) dA");
       expect_close(dB_d, dB, "backward (pairs) dB");
       // Outer layout: y (Ra, Rb), then its backward with only dA requested, then both.
       const Tensor yo = empty({Ra, Rb}, dt), yo_d = full({Ra, Rb}, kNaN, dt, kGpu);
       ref.forward_outer(A.data<T>(), na.data<T>(), B.data<T>(), nb.data<T>(), Ra, Rb, D, yo.data<T>());
-      f.forward_outer(A_d.device_data<T>(), na_rd.device_data<T>(), B_d.device_data<T>(), nb_rd.device_data<T>(), Ra, Rb,
-                      D, yo_d.device_data<T>());
+      f.forward_outer(A_d.device_data<T>(), na_rd.device_data<T>(), B_d.device_data<T>(), nb_rd.device_data<T>(), Ra,
+                      Rb, D, yo_d.device_data<T>());
       expect_close(yo_d, yo, "forward_outer");
       const Tensor dyo = rnd({Ra, Rb}, 14, dt), dyo_d = dyo.to(kGpu), yo_rd = yo.to(kGpu);
       ref.backward_outer(dyo.data<T>(), yo.data<T>(), A.data<T>(), na.data<T>(), B.data<T>(), nb.data<T>(), Ra, Rb, D,
@@ -584,7 +627,8 @@ TEST(CudaCosineConformance, EveryKernelMatchesTheCpuScalarVariant) {
       expect_close(dA_d, dA, "backward_outer dA");
       expect_close(dB_d, dB, "backward_outer dB");
     };
-    for (auto [Ra, Rb, D, O] : {std::array<int64_t, 4>{5, 3, 37, 11}, {1, 1, 1, 1}, {7, 33, 65, 0}, {40, 9, 256, 100}}) {
+    for (auto [Ra, Rb, D, O] :
+         {std::array<int64_t, 4>{5, 3, 37, 11}, {1, 1, 1, 1}, {7, 33, 65, 0}, {40, 9, 256, 100}}) {
       run(float{}, Ra, Rb, D, O);
       run(double{}, Ra, Rb, D, O);
     }
@@ -602,8 +646,8 @@ TEST(CudaCosine, ForwardAndBackwardMatchCpuOnEveryLayout) {
     Tensor proj = rnd({7, 1, 9}, 120, dt), labels = rnd({1, 5, 9}, 121, dt);
     expect_gpu_matches_cpu(cat("cosine (T, 1, D) x (1, C, D) ", dt), cos_dim(-1), {proj, labels}, at, rt);
     expect_gpu_matches_cpu(cat("cosine (1, C, D) x (T, 1, D) ", dt), cos_dim(-1), {labels, proj}, at, rt);
-    expect_gpu_matches_cpu(cat("cosine pairs ", dt), cos_dim(-1), {rnd({4, 3, 9}, 122, dt), rnd({4, 3, 9}, 123, dt)}, at,
-                           rt);
+    expect_gpu_matches_cpu(cat("cosine pairs ", dt), cos_dim(-1), {rnd({4, 3, 9}, 122, dt), rnd({4, 3, 9}, 123, dt)},
+                           at, rt);
     expect_gpu_matches_cpu(cat("cosine dim 1 with broadcast ", dt), cos_dim(1),
                            {rnd({3, 9, 4}, 124, dt), rnd({1, 9, 4}, 125, dt)}, at, rt);
     expect_gpu_matches_cpu(cat("cosine against a vector ", dt), cos_dim(-1), {rnd({6, 9}, 126, dt), rnd({9}, 127, dt)},
