@@ -11,7 +11,8 @@
 // host overhead shows only when the host cannot keep ahead of the GPU), 3 warm-up rounds, median of 20; engine and
 // direct alternate inside each repetition. Reported: TFLOP/s (2 M N K per product) and ratio = direct time /
 // engine time (1.00 = no overhead). The engine runs with its default variant (cuda_cublas) and with
-// --kernel gemm=cuda_cublaslt. Without a GPU it prints "skipped: no GPU" and exits 0. About 5 s on an H100.
+// --kernel gemm=cuda_cublaslt. Last line: the engine's times as JSON with the keys of bench/pytorch_cuda_gemm.py
+// (torch.matmul on the same shapes). Without a GPU it prints "skipped: no GPU" and exits 0. About 5 s on an H100.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -39,6 +40,7 @@ constexpr int kWarmup = 3, kReps = 20, kInner = 10;
 
 struct Shape3 {
   const char* name;
+  const char* key;  // the case name in the JSON line, as in bench/pytorch_cuda_gemm.py
   int64_t batch, M, K, N;
 };
 
@@ -120,16 +122,19 @@ int main() {
     std::printf("skipped: no GPU\n");
     return 0;
   }
-  const std::vector<Shape3> shapes = {{"qkv/out proj", 1, 3200, 768, 768},
-                                      {"FFN up", 1, 3200, 768, 3072},
-                                      {"FFN down", 1, 3200, 3072, 768},
-                                      {"attn scores (96 x)", 96, 400, 64, 400}};
+  const std::vector<Shape3> shapes = {{"qkv/out proj", "proj", 1, 3200, 768, 768},
+                                      {"FFN up", "ffn_up", 1, 3200, 768, 3072},
+                                      {"FFN down", "ffn_down", 1, 3200, 3072, 768},
+                                      {"attn scores (96 x)", "attn", 96, 400, 64, 400}};
   struct Mode {
     const char* name;
+    const char* key;
     DType dt;
     bool tf32;
   };
-  const Mode modes[] = {{"f32", DType::f32, false}, {"f32+tf32", DType::f32, true}, {"bf16", DType::bf16, false}};
+  const Mode modes[] = {
+      {"f32", "f32", DType::f32, false}, {"f32+tf32", "tf32", DType::f32, true}, {"bf16", "bf16", DType::bf16, false}};
+  std::string json = "{\"bench\": \"bench_cuda_gemm\"";  // one line at the end, keys as pytorch_cuda_gemm.py
   cublasHandle_t handle;
   check_blas(cublasCreate(&handle), "cublasCreate");
   check_blas(cublasSetStream(handle, cuda::stream()), "cublasSetStream");
@@ -154,11 +159,15 @@ int main() {
                   dims.c_str(), r.direct_ms * 1e3, tflops(r.direct_ms), r.engine_ms * 1e3, tflops(r.engine_ms), r.ratio,
                   lt.engine_ms * 1e3, lt.ratio, r.max_diff);
       met = met && r.ratio >= 0.95;
+      const std::string key = cat(s.key, "_", m.key);
+      json += cat(", \"", key, "_us\": ", r.engine_ms * 1e3, ", \"", key, "_direct_us\": ", r.direct_ms * 1e3, ", \"",
+                  key, "_ratio\": ", r.ratio);
     }
   }
   cuda::set_allow_tf32(false);
   check_blas(cublasDestroy(handle), "cublasDestroy");
   std::printf("target engine/direct >= 0.95 (default variant): %s\n", met ? "met" : "MISSED");
+  std::printf("%s}\n", json.c_str());
   return 0;
 }
 
