@@ -107,12 +107,23 @@ std::string describe(const Gemm& g) {
 // CUBLAS_STATUS_INVALID_VALUE.
 void validate(const char* fn, const Gemm& g) {
   const int64_t need_a = std::max<int64_t>(1, g.ta ? g.M : g.K), need_b = std::max<int64_t>(1, g.tb ? g.K : g.N);
-  hm::check(g.M >= 0 && g.N >= 0 && g.K >= 0 && g.batch >= 0, fn, ": negative size: ", describe(g));
-  hm::check(g.lda >= need_a && g.ldb >= need_b && g.ldc >= std::max<int64_t>(1, g.N), fn,
-            ": bad leading dimensions: ", describe(g));
-  hm::check(g.batch <= 1 || g.sc >= g.M * g.ldc, fn, ": the C matrices of a batch overlap: ", describe(g));
-  for (int64_t v : {g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.batch})
-    hm::check(v <= INT_MAX, fn, ": size ", v, " exceeds cuBLAS's 32-bit interface: ", describe(g));
+  const bool sizes = g.M >= 0 && g.N >= 0 && g.K >= 0 && g.batch >= 0;
+  const bool lds = g.lda >= need_a && g.ldb >= need_b && g.ldc >= std::max<int64_t>(1, g.N);
+  const bool disjoint = g.batch <= 1 || g.sc >= g.M * g.ldc;
+  bool fits = true;
+  for (int64_t v : {g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.batch}) fits = fits && v <= INT_MAX;
+  if (sizes && lds && disjoint && fits) [[likely]]
+    return;  // the messages below are formatted only on failure: this runs on every GEMM
+  hm::check(sizes, fn, ": negative size: ", describe(g));
+  hm::check(lds, fn, ": bad leading dimensions: ", describe(g));
+  hm::check(disjoint, fn, ": the C matrices of a batch overlap: ", describe(g));
+  throw Error(cat(fn, ": a size exceeds cuBLAS's 32-bit interface: ", describe(g)));
+}
+
+// The error of a failed GEMM call, formatted only on failure (the message costs more than the call's host work).
+[[noreturn]] void fail_gemm(cublasStatus_t s, const char* call, const Gemm& g) {
+  throw Error(cat("cuBLAS: ", call, " ", describe(g), " failed: ", cublasGetStatusName(s), " (",
+                  cublasGetStatusString(s), ")"));
 }
 
 template <class T>
@@ -162,14 +173,15 @@ void cublas_gemm(const Gemm& g, S alpha, const T* A, const T* B, S beta, T* C) {
   const cublasOperation_t op_b = g.tb ? CUBLAS_OP_T : CUBLAS_OP_N, op_a = g.ta ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cudaDataType t = data_type(g.kind);
   if (g.batch == 1) {
-    check_blas(cublasGemmEx(h.blas, op_b, op_a, int(g.N), int(g.M), int(g.K), &alpha, B, t, int(g.ldb), A, t,
-                            int(g.lda), &beta, C, t, int(g.ldc), compute_type(g.kind), CUBLAS_GEMM_DEFAULT),
-               cat("cublasGemmEx ", describe(g)).c_str());
+    const cublasStatus_t s =
+        cublasGemmEx(h.blas, op_b, op_a, int(g.N), int(g.M), int(g.K), &alpha, B, t, int(g.ldb), A, t, int(g.lda),
+                     &beta, C, t, int(g.ldc), compute_type(g.kind), CUBLAS_GEMM_DEFAULT);
+    if (s != CUBLAS_STATUS_SUCCESS) fail_gemm(s, "cublasGemmEx", g);
   } else {
-    check_blas(cublasGemmStridedBatchedEx(h.blas, op_b, op_a, int(g.N), int(g.M), int(g.K), &alpha, B, t, int(g.ldb),
-                                          g.sb, A, t, int(g.lda), g.sa, &beta, C, t, int(g.ldc), g.sc, int(g.batch),
-                                          compute_type(g.kind), CUBLAS_GEMM_DEFAULT),
-               cat("cublasGemmStridedBatchedEx ", describe(g)).c_str());
+    const cublasStatus_t s = cublasGemmStridedBatchedEx(
+        h.blas, op_b, op_a, int(g.N), int(g.M), int(g.K), &alpha, B, t, int(g.ldb), g.sb, A, t, int(g.lda), g.sa, &beta,
+        C, t, int(g.ldc), g.sc, int(g.batch), compute_type(g.kind), CUBLAS_GEMM_DEFAULT);
+    if (s != CUBLAS_STATUS_SUCCESS) fail_gemm(s, "cublasGemmStridedBatchedEx", g);
   }
 }
 
@@ -248,7 +260,7 @@ LtPlan make_plan(Handles& h, const Gemm& g, uint32_t al_a, uint32_t al_b, uint32
     p.supported = false;
     return p;
   }
-  check_blas(s, cat("cublasLtMatmulAlgoGetHeuristic ", describe(g)).c_str());
+  if (s != CUBLAS_STATUS_SUCCESS) fail_gemm(s, "cublasLtMatmulAlgoGetHeuristic", g);
   p.algo = result.algo;
   return p;
 }
@@ -273,9 +285,9 @@ void cublaslt_gemm(const Gemm& g, S alpha, const T* A, const T* B, S beta, T* C)
     plan = it->second;
   }
   if (!plan.supported) return cublas_gemm(g, alpha, A, B, beta, C);
-  check_blas(cublasLtMatmul(h.lt, plan.desc, &alpha, B, plan.a, A, plan.b, &beta, C, plan.c, C, plan.c, &plan.algo,
-                            h.workspace, kWorkspaceBytes, stream()),
-             cat("cublasLtMatmul ", describe(g)).c_str());
+  const cublasStatus_t s = cublasLtMatmul(h.lt, plan.desc, &alpha, B, plan.a, A, plan.b, &beta, C, plan.c, C, plan.c,
+                                          &plan.algo, h.workspace, kWorkspaceBytes, stream());
+  if (s != CUBLAS_STATUS_SUCCESS) fail_gemm(s, "cublasLtMatmul", g);
 }
 
 // ---- linear's helpers ------------------------------------------------------------------------------------------
