@@ -114,7 +114,9 @@ template <class T>
 void parallel_reduce_cols(ReduceColsFn<T> fn, ReduceOp op, const T* x, T* out, int64_t rows, int64_t cols) {
   if (cols == 0) return;
   const int64_t block_rows = std::max<int64_t>(1, (kReduceBlock + cols - 1) / cols);
-  if (rows <= block_rows) {
+  // Rows wider than a block (block_rows == 1) are reduced directly: blocking them would recurse with the same
+  // (rows, cols) forever.
+  if (rows <= block_rows || block_rows == 1) {
     parallel_for(cols, std::max<int64_t>(rows, 1),
                  [&](int64_t c0, int64_t c1) { fn(op, x + c0, out + c0, rows, c1 - c0, cols); });
     return;

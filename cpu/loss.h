@@ -61,6 +61,11 @@ void cross_entropy_backward_f64(const double* logits, const int64_t* target, con
 //   nll[b] = -logsumexp(alpha[il-1, 2 tl], alpha[il-1, 2 tl - 1])
 // Infeasible alignments give nll = +inf. An element with il = 0 has nll = 0 when tl = 0 and +inf otherwise
 // (torch 1.13 reads outside alpha there). Parallel over the batch.
+// Index (b * max_time + t) * C + c of the first NaN among the frames t < input_lengths[b] of log_probs (T, B, C),
+// scanning b, then t, then c; -1 when there is none (the op throws naming it: NaN would silently poison the loss).
+template <class T>
+int64_t ctc_first_nan(const T* log_probs, const int64_t* input_lengths, int64_t max_time, int64_t B, int64_t C);
+
 template <class T>
 void ctc_loss_forward(const T* log_probs,             // (T, B, C)
                       const int64_t* targets,         // concatenated or padded labels

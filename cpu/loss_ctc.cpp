@@ -50,6 +50,15 @@ CtcItem<T> item(const T* log_probs, const int64_t* targets, const int64_t* targe
 }  // namespace
 
 template <class T>
+int64_t ctc_first_nan(const T* log_probs, const int64_t* input_lengths, int64_t max_time, int64_t B, int64_t C) {
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < input_lengths[b]; ++t)
+      for (int64_t c = 0; c < C; ++c)
+        if (std::isnan(log_probs[(t * B + b) * C + c])) return (b * max_time + t) * C + c;
+  return -1;
+}
+
+template <class T>
 void ctc_loss_forward(const T* log_probs, const int64_t* targets, const int64_t* target_offsets,
                       const int64_t* input_lengths, const int64_t* target_lengths, int64_t max_time, int64_t B,
                       int64_t C, int64_t max_target, int64_t blank, T* nll, T* log_alpha) {
@@ -141,6 +150,8 @@ void ctc_loss_backward(const T* log_probs, const int64_t* targets, const int64_t
   });
 }
 
+template int64_t ctc_first_nan<float>(const float*, const int64_t*, int64_t, int64_t, int64_t);
+template int64_t ctc_first_nan<double>(const double*, const int64_t*, int64_t, int64_t, int64_t);
 template void ctc_loss_forward<float>(const float*, const int64_t*, const int64_t*, const int64_t*, const int64_t*,
                                       int64_t, int64_t, int64_t, int64_t, int64_t, float*, float*);
 template void ctc_loss_forward<double>(const double*, const int64_t*, const int64_t*, const int64_t*, const int64_t*,

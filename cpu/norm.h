@@ -85,6 +85,10 @@ template <class T>
 void batch_norm_update_running(const T* mean, const T* var, int64_t n, T momentum, int64_t C, T* running_mean,
                                T* running_var);
 
+// rstd[c] = 1 / sqrt(var[c] + eps): var is the batch variance when training, running_var in eval mode.
+template <class T>
+void batch_norm_rstd(const T* var, T eps, int64_t C, T* rstd);
+
 // y = (x - mean[c]) * rstd[c] * weight[c] + bias[c]   (weight / bias null -> 1 / 0)
 template <class T>
 void batch_norm_apply(const T* x, const T* mean, const T* rstd, const T* weight, const T* bias, int64_t B, int64_t C,

@@ -64,6 +64,11 @@ void batch_norm_update_running(const T* mean, const T* var, int64_t n, T momentu
 }
 
 template <class T>
+void batch_norm_rstd(const T* var, T eps, int64_t C, T* rstd) {
+  for (int64_t c = 0; c < C; ++c) rstd[c] = T(1) / std::sqrt(var[c] + eps);
+}
+
+template <class T>
 void batch_norm_apply(const T* x, const T* mean, const T* rstd, const T* weight, const T* bias, int64_t B, int64_t C,
                       int64_t L, T* y) {
   parallel_for(B * C, 2 * L, [&](int64_t begin, int64_t end) {
@@ -123,6 +128,8 @@ template int64_t batch_norm_stats<double>(const double*, const uint8_t*, int64_t
 template void batch_norm_update_running<float>(const float*, const float*, int64_t, float, int64_t, float*, float*);
 template void batch_norm_update_running<double>(const double*, const double*, int64_t, double, int64_t, double*,
                                                 double*);
+template void batch_norm_rstd<float>(const float*, float, int64_t, float*);
+template void batch_norm_rstd<double>(const double*, double, int64_t, double*);
 template void batch_norm_apply<float>(const float*, const float*, const float*, const float*, const float*, int64_t,
                                       int64_t, int64_t, float*);
 template void batch_norm_apply<double>(const double*, const double*, const double*, const double*, const double*,

@@ -104,7 +104,7 @@ Tensor load_npy(const std::string& path) {
 
 void save_npy(const std::string& path, const Tensor& t_in) {
   NoGradGuard ng;
-  Tensor t = t_in.detach().contiguous();
+  Tensor t = t_in.detach().cpu().contiguous();  // device tensors are written from a host copy
   std::ostringstream dict;
   dict << "{'descr': '" << descr_of(t.dtype()) << "', 'fortran_order': False, 'shape': (";
   for (size_t i = 0; i < t.shape().size(); ++i) dict << t.shape()[i] << (t.shape().size() == 1 || i + 1 < t.shape().size() ? ", " : "");

@@ -106,7 +106,7 @@ DType parse_st_dtype(const std::string& s, const std::string& path, const std::s
 // Bytes of tensor t as stored with dtype `as`.
 std::string tensor_bytes(const Tensor& t, DType as) {
   NoGradGuard ng;
-  const Tensor c = t.detach().contiguous();
+  const Tensor c = t.detach().cpu().contiguous();  // device tensors are written from a host copy
   const int64_t n = c.numel();
   std::string bytes;
   if (as == DType::bf16 || as == DType::f16) {

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "engine/device.h"
+#include "engine/safetensors.h"
 
 namespace hm::strided {
 namespace {
@@ -56,6 +57,35 @@ void copy_typed(const Tensor& dst, const Tensor& src) {
             });
 }
 
+bool is_half(DType t) { return t == DType::bf16 || t == DType::f16; }
+
+// Host copies that involve bf16/f16 (no C++ arithmetic type): decode to / encode from f32 element by element with
+// the checkpoint writer's conversions (round to nearest even).
+void copy_half_host(const Tensor& dst, const Tensor& src) {
+  if (is_half(src.dtype())) {
+    const bool bf = src.dtype() == DType::bf16;
+    const uint16_t* ps = static_cast<const uint16_t*>(src.storage()->data()) + src.offset();
+    Tensor f = is_half(dst.dtype()) || dst.dtype() != DType::f32 || !dst.is_contiguous() ? empty(src.shape(), DType::f32) : dst;
+    float* pf = static_cast<float*>(f.storage()->data()) + f.offset();
+    const Shape fs = contiguous_strides(f.shape());
+    for_each2(src.shape(), fs, src.strides(), [&](int64_t od, int64_t os, int64_t n, int64_t sd, int64_t ss) {
+      for (int64_t i = 0; i < n; ++i) pf[od + i * sd] = bf ? bf16_to_float(ps[os + i * ss]) : f16_to_float(ps[os + i * ss]);
+    });
+    if (f.unsafe_impl() != dst.unsafe_impl()) copy(dst, f);
+    return;
+  }
+  // dst is half, src is not: src -> contiguous f32, then encode into dst's layout.
+  Tensor f = empty(src.shape(), DType::f32);
+  copy(f, src);
+  const bool bf = dst.dtype() == DType::bf16;
+  uint16_t* pd = static_cast<uint16_t*>(dst.storage()->data()) + dst.offset();
+  const float* pf = static_cast<const float*>(f.storage()->data());
+  for_each2(dst.shape(), dst.strides(), contiguous_strides(f.shape()),
+            [&](int64_t od, int64_t os, int64_t n, int64_t sd, int64_t ss) {
+              for (int64_t i = 0; i < n; ++i) pd[od + i * sd] = bf ? float_to_bf16(pf[os + i * ss]) : float_to_f16(pf[os + i * ss]);
+            });
+}
+
 // Copy between host and device memory: the host side is first made contiguous in the destination dtype, the
 // bytes cross once, and a strided destination is then filled on its own device.
 void copy_across_devices(const Tensor& dst, const Tensor& src) {
@@ -95,6 +125,17 @@ void copy(const Tensor& dst, const Tensor& src) {
         src.shape());
   if (dst.device() != src.device()) return copy_across_devices(dst, src);
   if (dst.device().type != DeviceType::cpu) return device_backend(dst.device()).copy(dst, src);
+  if (is_half(dst.dtype()) || is_half(src.dtype())) {
+    if (dst.dtype() == src.dtype()) {  // same half type: move the 16-bit patterns
+      const uint16_t* ps = static_cast<const uint16_t*>(src.storage()->data()) + src.offset();
+      uint16_t* pd = static_cast<uint16_t*>(dst.storage()->data()) + dst.offset();
+      for_each2(dst.shape(), dst.strides(), src.strides(), [&](int64_t od, int64_t os, int64_t n, int64_t sd, int64_t ss) {
+        for (int64_t i = 0; i < n; ++i) pd[od + i * sd] = ps[os + i * ss];
+      });
+      return;
+    }
+    return copy_half_host(dst, src);
+  }
   dispatch_all(dst.dtype(), "copy", [&](auto d) {
     dispatch_all(src.dtype(), "copy", [&](auto s) { copy_typed<decltype(d), decltype(s)>(dst, src); });
   });

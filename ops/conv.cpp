@@ -4,6 +4,7 @@
 
 #include <type_traits>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 
 namespace hm {
@@ -20,6 +21,27 @@ KernelTable<cpu::Conv2dVariant>& conv2d_table() {
   static KernelTable<cpu::Conv2dVariant> t("conv2d");
   return t;
 }
+KernelTable<WeightNormVariant>& weight_norm_table() {
+  static KernelTable<WeightNormVariant> t("weight_norm");
+  return t;
+}
+// The CUDA tables exist in every build; ops/conv_cuda.cpp fills them when CUDA is on.
+KernelTable<ConvCudaFns>& conv1d_dense_cuda_table() {
+  static KernelTable<ConvCudaFns> t("conv1d_dense", DeviceType::cuda);
+  return t;
+}
+KernelTable<ConvCudaFns>& conv1d_depthwise_cuda_table() {
+  static KernelTable<ConvCudaFns> t("conv1d_depthwise", DeviceType::cuda);
+  return t;
+}
+KernelTable<ConvCudaFns>& conv2d_cuda_table() {
+  static KernelTable<ConvCudaFns> t("conv2d", DeviceType::cuda);
+  return t;
+}
+KernelTable<WeightNormCudaFns>& weight_norm_cuda_table() {
+  static KernelTable<WeightNormCudaFns> t("weight_norm", DeviceType::cuda);
+  return t;
+}
 
 namespace {
 
@@ -30,6 +52,10 @@ const bool kRegisteredKernels = [] {
   conv1d_depthwise_table().add("highway", cpu::conv1d_depthwise_highway(), 10);
   conv2d_table().add("scalar", cpu::conv2d_scalar(), 0);
   conv2d_table().add("im2col_blas", cpu::conv2d_im2col_blas(), 10);
+  weight_norm_table().add("scalar",
+                          {{cpu::weight_norm_forward<float>, cpu::weight_norm_backward<float>},
+                           {cpu::weight_norm_forward<double>, cpu::weight_norm_backward<double>}},
+                          0);
   return true;
 }();
 
@@ -57,15 +83,70 @@ void check_common(const char* op, const Tensor& x, const Tensor& w, const Tensor
   check(x.defined() && w.defined(), op, ": x and w must be defined");
   check(x.dim() == rank, op, ": expected x of rank ", rank, " ", x_layout, ", got shape ", x.shape());
   check(w.dim() == rank, op, ": expected w of rank ", rank, " ", w_layout, ", got shape ", w.shape());
-  check(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": expected a float32 or float64 x, got ", x.dtype());
+  if (x.is_cuda())
+    check(x.dtype() == DType::f32 || x.dtype() == DType::f64 || x.dtype() == DType::bf16, op,
+          ": expected a float32, float64 or bfloat16 x on ", x.device(), ", got ", x.dtype());
+  else
+    check(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": expected a float32 or float64 x, got ", x.dtype(),
+          x.dtype() == DType::bf16 ? " (bfloat16 convolutions run on CUDA only)" : "");
   check(w.dtype() == x.dtype(), op, ": dtype mismatch: x is ", x.dtype(), " but w is ", w.dtype());
   check(x.device() == w.device(), op, ": x is on ", x.device(), " but w is on ", w.device());
   if (bias.defined()) {
+    check(bias.device() == x.device(), op, ": x is on ", x.device(), " but bias is on ", bias.device());
     check(bias.dtype() == x.dtype(), op, ": dtype mismatch: x is ", x.dtype(), " but bias is ", bias.dtype());
     check(bias.dim() == 1 && bias.size(0) == w.size(0), op, ": bias must have shape (", w.size(0), ",) to match w ",
           w.shape(), ", got ", bias.shape());
   }
   check(w.size(0) >= 1, op, ": w ", w.shape(), " has no output channels");
+}
+
+// ---- CUDA path: the same function through a device kernel table (ops/conv_cuda.cpp) -------------------------
+
+cuda::Precision cuda_precision(DType t, const char* op) {
+  switch (t) {
+    case DType::f32: return cuda::Precision::f32;
+    case DType::f64: return cuda::Precision::f64;
+    case DType::bf16: return cuda::Precision::bf16;
+    default: throw Error(cat(op, ": unsupported dtype ", t, " on CUDA"));
+  }
+}
+
+// Device pointers of contiguous CUDA tensors (null for an undefined tensor: an absent bias or gradient).
+const void* cptr(const Tensor& t) { return t.defined() ? t.device_raw_data() : nullptr; }
+void* mptr(const Tensor& t) { return t.defined() ? t.device_raw_data() : nullptr; }
+
+// conv1d / conv2d on CUDA: x (B, Cin, [H,] W) -> y of shape y_shape. Saved context as on the CPU: x only when w
+// needs a gradient, w only when x does. The variant is fixed at forward time so backward runs the same algorithm.
+Tensor conv_cuda(const char* op, const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in,
+                 const cuda::ConvGeom& g, const ConvCudaFns& k, const Shape& y_shape) {
+  const cuda::Precision p = cuda_precision(x_in.dtype(), op);
+  const Tensor x = plain(x_in), w = plain(w_in), bias = plain(bias_in);
+  const Device dev = x.device();
+  const DType dt = x.dtype();
+  Tensor y = empty(y_shape, dt, dev);  // (B, Cout, [Hout,] Wout)
+  k.forward(g, p, cptr(x), cptr(w), cptr(bias), mptr(y));
+
+  const Tensor x_saved = w_in.requires_grad() ? x : Tensor();
+  const Tensor w_saved = x_in.requires_grad() ? w : Tensor();
+  record(op, {x_in, w_in, bias_in}, {y},
+         [g, k, p, dt, dev, x_shape = x.shape(), w_shape = w.shape(), x_saved, w_saved](
+             const std::vector<Tensor>& grads, const std::vector<bool>& needs) {
+           const Tensor dy = grads[0].to(dt).contiguous();  // (B, Cout, [Hout,] Wout)
+           std::vector<Tensor> out(3);
+           if (needs[0]) {
+             out[0] = empty(x_shape, dt, dev);
+             k.backward_input(g, p, cptr(dy), cptr(w_saved), mptr(out[0]));
+           }
+           if (needs[2]) out[2] = empty({g.Cout}, dt, dev);
+           if (needs[1]) {
+             out[1] = empty(w_shape, dt, dev);
+             k.backward_weight(g, p, cptr(dy), cptr(x_saved), mptr(out[1]), mptr(out[2]));
+           } else if (needs[2]) {
+             k.backward_bias(p, cptr(dy), g.B, g.Cout, g.Hout * g.Wout, mptr(out[2]));
+           }
+           return out;
+         });
+  return y;
 }
 
 }  // namespace
@@ -77,6 +158,10 @@ int64_t conv1d_output_length(int64_t L, int64_t K, const Conv1dParams& p) {
 
 Tensor conv1d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, const Conv1dParams& p) {
   check_common("conv1d", x_in, w_in, bias_in, 3, "(B, Cin, L)", "(Cout, Cin/groups, K)");
+  if (autocast_applies(x_in)) {  // bf16 autocast (engine/autocast.h): compute in bf16, hand back f32
+    const DType lo = autocast_dtype();
+    return conv1d(x_in.to(lo), w_in.to(lo), bias_in.defined() ? bias_in.to(lo) : Tensor(), p).to(DType::f32);
+  }
   check(p.stride >= 1 && p.dilation >= 1 && p.groups >= 1 && p.padding_left >= 0 && p.padding_right >= 0,
         "conv1d: need stride >= 1, dilation >= 1, groups >= 1 and padding >= 0; got stride ", p.stride, ", dilation ",
         p.dilation, ", groups ", p.groups, ", padding ", p.padding_left, "/", p.padding_right);
@@ -98,6 +183,13 @@ Tensor conv1d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, con
   g.B = B, g.Cin = Cin, g.L = L, g.Cout = Cout, g.K = K, g.Lout = conv1d_output_length(L, K, p);
   g.stride = p.stride, g.pad_left = p.padding_left, g.dilation = p.dilation, g.groups = p.groups;
   const bool depthwise = p.groups == Cin && Cout == Cin;
+  if (x_in.is_cuda()) {
+    cuda::ConvGeom cg;  // the H = 1 case: (B, Cin, 1, L)
+    cg.B = B, cg.Cin = Cin, cg.W = L, cg.Cout = Cout, cg.KW = K, cg.Wout = g.Lout;
+    cg.stride_w = p.stride, cg.pad_w = p.padding_left, cg.dilation_w = p.dilation, cg.groups = p.groups;
+    const ConvCudaFns k = depthwise ? conv1d_depthwise_cuda_table().get() : conv1d_dense_cuda_table().get();
+    return conv_cuda("conv1d", x_in, w_in, bias_in, cg, k, {B, Cout, g.Lout});
+  }
   // The variant is fixed at forward time so the backward pass runs the same algorithm.
   const cpu::Conv1dVariant variant = depthwise ? conv1d_depthwise_table().get() : conv1d_dense_table().get();
 
@@ -137,6 +229,10 @@ Tensor conv1d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, con
 
 Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, const Conv2dParams& p) {
   check_common("conv2d", x_in, w_in, bias_in, 4, "(B, Cin, H, W)", "(Cout, Cin, KH, KW)");
+  if (autocast_applies(x_in)) {
+    const DType lo = autocast_dtype();
+    return conv2d(x_in.to(lo), w_in.to(lo), bias_in.defined() ? bias_in.to(lo) : Tensor(), p).to(DType::f32);
+  }
   check(p.stride_h >= 1 && p.stride_w >= 1 && p.dilation_h >= 1 && p.dilation_w >= 1 && p.padding_h >= 0 &&
             p.padding_w >= 0,
         "conv2d: need stride >= 1, dilation >= 1 and padding >= 0; got stride (", p.stride_h, ", ", p.stride_w,
@@ -155,6 +251,13 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, con
   g.Hout = (ph - eh) / p.stride_h + 1, g.Wout = (pw - ew) / p.stride_w + 1;
   g.stride_h = p.stride_h, g.stride_w = p.stride_w, g.pad_h = p.padding_h, g.pad_w = p.padding_w;
   g.dilation_h = p.dilation_h, g.dilation_w = p.dilation_w;
+  if (x_in.is_cuda()) {
+    cuda::ConvGeom cg;
+    cg.B = g.B, cg.Cin = g.Cin, cg.H = g.H, cg.W = g.W, cg.Cout = g.Cout, cg.KH = g.KH, cg.KW = g.KW;
+    cg.Hout = g.Hout, cg.Wout = g.Wout, cg.stride_h = g.stride_h, cg.stride_w = g.stride_w;
+    cg.pad_h = g.pad_h, cg.pad_w = g.pad_w, cg.dilation_h = g.dilation_h, cg.dilation_w = g.dilation_w;
+    return conv_cuda("conv2d", x_in, w_in, bias_in, cg, conv2d_cuda_table().get(), {g.B, g.Cout, g.Hout, g.Wout});
+  }
   const cpu::Conv2dVariant variant = conv2d_table().get();
 
   const Tensor x = plain(x_in), w = plain(w_in), bias = plain(bias_in);
@@ -190,11 +293,36 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, con
   return y;
 }
 
+namespace {
+
+// weight_norm on CUDA (f32/f64; the dtype was checked by the caller): the same saved context as on the CPU.
+Tensor weight_norm_cuda(const Tensor& v_in, const Tensor& g_in, const Tensor& v, const Tensor& gv, int64_t outer,
+                        int64_t D, int64_t inner) {
+  const WeightNormCudaFns k = weight_norm_cuda_table().get();
+  const cuda::Precision p = cuda_precision(v.dtype(), "weight_norm");
+  Tensor w = empty(v.shape(), v.dtype(), v.device());  // like v
+  Tensor norm = empty({D}, v.dtype(), v.device());     // (D,) ||v|| per index of `dim`
+  k.forward(p, cptr(v), cptr(gv), outer, D, inner, mptr(w), mptr(norm));
+  record("weight_norm", {v_in, g_in}, {w},
+         [k, p, v, gv, norm, outer, D, inner](const std::vector<Tensor>& grads, const std::vector<bool>& needs) {
+           const Tensor dw = grads[0].to(v.dtype()).contiguous();  // like v
+           std::vector<Tensor> out(2);
+           if (needs[0]) out[0] = empty(v.shape(), v.dtype(), v.device());
+           if (needs[1]) out[1] = empty(gv.shape(), v.dtype(), v.device());
+           k.backward(p, cptr(dw), cptr(v), cptr(gv), cptr(norm), outer, D, inner, mptr(out[0]), mptr(out[1]));
+           return out;
+         });
+  return w;
+}
+
+}  // namespace
+
 Tensor weight_norm(const Tensor& v_in, const Tensor& g_in, int64_t dim) {
   check(v_in.defined() && g_in.defined(), "weight_norm: v and g must be defined");
   check(v_in.dtype() == DType::f32 || v_in.dtype() == DType::f64, "weight_norm: expected a float32 or float64 v, got ",
         v_in.dtype());
   check(g_in.dtype() == v_in.dtype(), "weight_norm: dtype mismatch: v is ", v_in.dtype(), " but g is ", g_in.dtype());
+  check(g_in.device() == v_in.device(), "weight_norm: v is on ", v_in.device(), " but g is on ", g_in.device());
   check(v_in.dim() >= 1, "weight_norm: v must have rank >= 1, got shape ", v_in.shape());
   const int64_t d = wrap_dim(dim, v_in.dim(), "weight_norm");
   // g keeps v's rank with size 1 everywhere but `dim` (torch's norm_except_dim(v, 2, dim) shape).
@@ -208,22 +336,24 @@ Tensor weight_norm(const Tensor& v_in, const Tensor& g_in, int64_t dim) {
   const int64_t D = v_in.size(d);
 
   const Tensor v = plain(v_in), gv = plain(g_in);
+  if (v.is_cuda()) return weight_norm_cuda(v_in, g_in, v, gv, outer, D, inner);
   Tensor w = empty(v.shape(), v.dtype());  // like v
   Tensor norm = empty({D}, v.dtype());     // (D,) ||v|| per index of `dim`
+  const WeightNormVariant variant = weight_norm_table().get();
   dispatch_float(v.dtype(), "weight_norm", [&](auto tag) {
     using T = decltype(tag);
-    cpu::weight_norm_forward(v.data<T>(), gv.data<T>(), outer, D, inner, w.data<T>(), norm.data<T>());
+    kernels_for<T>(variant).forward(v.data<T>(), gv.data<T>(), outer, D, inner, w.data<T>(), norm.data<T>());
   });
   record("weight_norm", {v_in, g_in}, {w},
-         [v, gv, norm, outer, D, inner](const std::vector<Tensor>& grads, const std::vector<bool>& needs) {
+         [variant, v, gv, norm, outer, D, inner](const std::vector<Tensor>& grads, const std::vector<bool>& needs) {
            const Tensor dw = grads[0].contiguous();  // like v
            std::vector<Tensor> out(2);
            if (needs[0]) out[0] = empty(v.shape(), v.dtype());
            if (needs[1]) out[1] = empty(gv.shape(), v.dtype());
            dispatch_float(v.dtype(), "weight_norm backward", [&](auto tag) {
              using T = decltype(tag);
-             cpu::weight_norm_backward(dw.data<T>(), v.data<T>(), gv.data<T>(), norm.data<T>(), outer, D, inner,
-                                       ptr_or_null<T>(out[0]), ptr_or_null<T>(out[1]));
+             kernels_for<T>(variant).backward(dw.data<T>(), v.data<T>(), gv.data<T>(), norm.data<T>(), outer, D, inner,
+                                              ptr_or_null<T>(out[0]), ptr_or_null<T>(out[1]));
            });
            return out;
          });

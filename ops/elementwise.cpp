@@ -31,6 +31,9 @@ const OpRegistrar kOps{"add",         "sub",        "mul",        "div",        
 //   general: anything else (materialised with expand().contiguous())
 enum class Layout { same, scalar, row, col, general };
 
+// The most output dims (of size > 1) the CUDA strided broadcast kernel takes (cuda::kMaxBroadcastDims).
+constexpr int kMaxCudaBroadcastDims = 8;
+
 Layout classify(const Shape& s, const Shape& out, int64_t& rows, int64_t& cols) {
   const int64_t numel = shape_numel(s), out_numel = shape_numel(out);
   if (numel == out_numel) return Layout::same;
@@ -55,8 +58,40 @@ Layout classify(const Shape& s, const Shape& out, int64_t& rows, int64_t& cols) 
 }
 
 void check_pair(const Tensor& a, const Tensor& b, const char* name) {
+  check(a.device() == b.device(), name, ": operands on different devices, ", a.device(), " and ", b.device(),
+        " (shapes ", a.shape(), " and ", b.shape(), ")");
   check(a.dtype() == b.dtype(), name, ": dtype mismatch ", a.dtype(), " vs ", b.dtype(), " (shapes ", a.shape(),
         " and ", b.shape(), ")");
+}
+
+// out = a op b on the GPU. Contiguous operands of one shape take the `same` kernel, a contiguous operand against a
+// contiguous bias row / per-row column the row / col kernels; anything else (scalars, general broadcasts, strided
+// views) the strided broadcast kernel reading the expanded views in place, without materialising them.
+template <class T>
+void binary_cuda(BinaryOp op, const Tensor& a, const Tensor& b, const Shape& shape, const Tensor& out) {
+  const BinaryCudaFns<T> k = binary_cuda_table<T>().get();
+  T* po = out.device_data<T>();
+  int64_t ra = 0, ca = 0, rb = 0, cb = 0;
+  const Layout la = classify(a.shape(), shape, ra, ca), lb = classify(b.shape(), shape, rb, cb);
+  const bool ac = a.is_contiguous(), bc = b.is_contiguous();
+  if (la == Layout::same && lb == Layout::same && ac && bc)
+    return k.same(op, a.device_data<T>(), b.device_data<T>(), po, out.numel());
+  if (la == Layout::same && ac && bc && (lb == Layout::row || lb == Layout::col))
+    return (lb == Layout::row ? k.row : k.col)(op, a.device_data<T>(), b.device_data<T>(), po, rb, cb);
+  if (lb == Layout::same && ac && bc && (la == Layout::row || la == Layout::col))
+    return (la == Layout::row ? k.row : k.col)(cpu::reversed(op), b.device_data<T>(), a.device_data<T>(), po, ra, ca);
+  // expand() gives each operand's strides over the output shape (0 on broadcast dims); size-1 output dims drop out.
+  const Tensor ae = a.expand(shape), be = b.expand(shape);
+  Shape dims, sa, sb;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    dims.push_back(shape[d]), sa.push_back(ae.strides()[d]), sb.push_back(be.strides()[d]);
+  }
+  if (dims.size() <= size_t(kMaxCudaBroadcastDims))
+    return k.broadcast(op, ae.device_data<T>(), be.device_data<T>(), po, int(dims.size()), dims.data(), sa.data(),
+                       sb.data());
+  const Tensor am = ae.contiguous(), bm = be.contiguous();  // more dims than the kernel takes: materialise
+  k.same(op, am.device_data<T>(), bm.device_data<T>(), po, out.numel());
 }
 
 // out = a op b with broadcasting, no autograd.
@@ -64,11 +99,12 @@ Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a_in, const T
   check_pair(a_in, b_in, name);
   const Shape shape = broadcast_shapes(a_in.shape(), b_in.shape(), name);
   const Tensor a = a_in.detach(), b = b_in.detach();
-  Tensor out = empty(shape, a.dtype());
+  Tensor out = empty(shape, a.dtype(), a.device());
   dispatch_float(a.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
     const int64_t n = out.numel();
     if (n == 0) return;
+    if (a.is_cuda()) return binary_cuda<T>(op, a, b, shape, out);
     T* po = out.data<T>();
     int64_t ra = 0, ca = 0, rb = 0, cb = 0;
     const Layout la = classify(a.shape(), shape, ra, ca), lb = classify(b.shape(), shape, rb, cb);
@@ -105,9 +141,11 @@ Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a_in, const T
 // out = a op s for a scalar s, no autograd.
 Tensor scalar_forward(BinaryOp op, const char* name, const Tensor& a_in, double s) {
   const Tensor a = a_in.detach().contiguous();
-  Tensor out = empty(a.shape(), a.dtype());
+  Tensor out = empty(a.shape(), a.dtype(), a.device());
   dispatch_float(a.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
+    if (a.is_cuda())
+      return binary_cuda_table<T>().get().scalar(op, a.device_data<T>(), T(s), out.device_data<T>(), a.numel());
     cpu::parallel_binary_scalar(binary_scalar_table<T>().get(), op, a.data<T>(), T(s), out.data<T>(), a.numel());
   });
   return out;
@@ -120,11 +158,15 @@ Tensor save_if(bool keep, const Tensor& t) { return keep ? t.detach() : Tensor()
 Tensor where_forward(const char* name, const Tensor& cond, const Tensor& a, const Tensor& b, const Shape& shape) {
   check(cond.dtype() == DType::u8, name, ": the mask must be a uint8 tensor, got ", cond.dtype());
   check_pair(a, b, name);
-  Tensor out = empty(shape, a.dtype());
+  check(cond.device() == a.device(), name, ": the mask is on ", cond.device(), " but the values on ", a.device());
+  Tensor out = empty(shape, a.dtype(), a.device());
   const Tensor c = cond.detach().expand(shape).contiguous();
   const Tensor av = a.detach().expand(shape).contiguous(), bv = b.detach().expand(shape).contiguous();
   dispatch_float(a.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
+    if (a.is_cuda())
+      return binary_cuda_table<T>().get().where(c.device_data<uint8_t>(), av.device_data<T>(), bv.device_data<T>(),
+                                                out.device_data<T>(), out.numel());
     const uint8_t* pc = c.data<uint8_t>();
     const T *pa = av.data<T>(), *pb = bv.data<T>();
     T* po = out.data<T>();
@@ -253,9 +295,11 @@ namespace detail {
 
 Tensor unary_op(UnaryOp op, const char* name, const Tensor& x_in, double param) {
   const Tensor x = x_in.detach().contiguous();
-  Tensor y = empty(x.shape(), x.dtype());
+  Tensor y = empty(x.shape(), x.dtype(), x.device());
   dispatch_float(x.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
+    if (x.is_cuda())
+      return unary_cuda_table<T>().get().forward(op, x.device_data<T>(), y.device_data<T>(), x.numel(), T(param));
     cpu::parallel_unary(unary_table<T>().get(), op, x.data<T>(), y.data<T>(), x.numel(), T(param));
   });
   if (!any_requires_grad({x_in})) return y;
@@ -267,9 +311,15 @@ Tensor unary_op(UnaryOp op, const char* name, const Tensor& x_in, double param) 
                                                              : Tensor();
   record(name, {x_in}, {y}, [op, name, reads, saved, param](const Grads& g, const Needs&) {
     const Tensor gy = g[0].contiguous();
-    Tensor gx = empty(gy.shape(), gy.dtype());
+    Tensor gx = empty(gy.shape(), gy.dtype(), gy.device());
     dispatch_float(gy.dtype(), name, [&](auto tag) {
       using T = decltype(tag);
+      if (gy.is_cuda()) {
+        const T* px = reads == cpu::BackwardReads::input ? saved.device_data<T>() : nullptr;
+        const T* py = reads == cpu::BackwardReads::output ? saved.device_data<T>() : nullptr;
+        return unary_cuda_table<T>().get().backward(op, px, py, gy.device_data<T>(), gx.device_data<T>(), gx.numel(),
+                                                    T(param));
+      }
       const T* px = reads == cpu::BackwardReads::input ? saved.data<T>() : nullptr;
       const T* py = reads == cpu::BackwardReads::output ? saved.data<T>() : nullptr;
       cpu::parallel_unary_backward(unary_backward_table<T>().get(), op, px, py, gy.data<T>(), gx.data<T>(), gx.numel(),
@@ -295,7 +345,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor out = where_forward("where", cond, a, b, shape);
   record("where", {a, b}, {out},
          [c = cond.detach(), shape_a = a.shape(), shape_b = b.shape()](const Grads& g, const Needs& needs) {
-           const Tensor zero = zeros({}, g[0].dtype());
+           const Tensor zero = zeros({}, g[0].dtype(), g[0].device());
            return Grads{needs[0] ? sum_to_shape(where(c, g[0], zero), shape_a) : Tensor(),
                         needs[1] ? sum_to_shape(where(c, zero, g[0]), shape_b) : Tensor()};
          });
@@ -306,9 +356,10 @@ Tensor masked_fill(const Tensor& t, const Tensor& mask, double value) {
   const Shape shape = broadcast_shapes(mask.shape(), t.shape(), "masked_fill");
   check(shape == t.shape(), "masked_fill: mask of shape ", mask.shape(), " does not broadcast to the tensor's shape ",
         t.shape());
-  Tensor out = where_forward("masked_fill", mask, full({}, value, t.dtype()), t, shape);
-  record("masked_fill", {t}, {out},
-         [m = mask.detach()](const Grads& g, const Needs&) { return Grads{where(m, zeros({}, g[0].dtype()), g[0])}; });
+  Tensor out = where_forward("masked_fill", mask, full({}, value, t.dtype(), t.device()), t, shape);
+  record("masked_fill", {t}, {out}, [m = mask.detach()](const Grads& g, const Needs&) {
+    return Grads{where(m, zeros({}, g[0].dtype(), g[0].device()), g[0])};
+  });
   return out;
 }
 

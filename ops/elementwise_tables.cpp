@@ -134,6 +134,47 @@ KernelTable<cpu::SoftmaxBackwardFn<double>>& softmax_backward_table<double>() {
   return t.table;
 }
 
+template <>
+KernelTable<BinaryCudaFns<float>>& binary_cuda_table<float>() {
+  static KernelTable<BinaryCudaFns<float>> t("binary_f32", DeviceType::cuda);
+  return t;
+}
+template <>
+KernelTable<BinaryCudaFns<double>>& binary_cuda_table<double>() {
+  static KernelTable<BinaryCudaFns<double>> t("binary_f64", DeviceType::cuda);
+  return t;
+}
+template <>
+KernelTable<UnaryCudaFns<float>>& unary_cuda_table<float>() {
+  static KernelTable<UnaryCudaFns<float>> t("unary_f32", DeviceType::cuda);
+  return t;
+}
+template <>
+KernelTable<UnaryCudaFns<double>>& unary_cuda_table<double>() {
+  static KernelTable<UnaryCudaFns<double>> t("unary_f64", DeviceType::cuda);
+  return t;
+}
+template <>
+KernelTable<ReduceCudaFns<float>>& reduce_cuda_table<float>() {
+  static KernelTable<ReduceCudaFns<float>> t("reduce_rows_f32", DeviceType::cuda);
+  return t;
+}
+template <>
+KernelTable<ReduceCudaFns<double>>& reduce_cuda_table<double>() {
+  static KernelTable<ReduceCudaFns<double>> t("reduce_rows_f64", DeviceType::cuda);
+  return t;
+}
+template <>
+KernelTable<SoftmaxCudaFns<float>>& softmax_cuda_table<float>() {
+  static KernelTable<SoftmaxCudaFns<float>> t("softmax_f32", DeviceType::cuda);
+  return t;
+}
+template <>
+KernelTable<SoftmaxCudaFns<double>>& softmax_cuda_table<double>() {
+  static KernelTable<SoftmaxCudaFns<double>> t("softmax_f64", DeviceType::cuda);
+  return t;
+}
+
 namespace {
 // Build every table at start-up so that `hubmamba kernels`, the coverage test and the bench see all of them.
 [[maybe_unused]] const bool kAllTables =
@@ -142,6 +183,8 @@ namespace {
      unary_table<float>(), unary_table<double>(), unary_backward_table<float>(), unary_backward_table<double>(),
      reduce_rows_table<float>(), reduce_rows_table<double>(), reduce_cols_table<float>(), reduce_cols_table<double>(),
      softmax_table<float>(), softmax_table<double>(), softmax_backward_table<float>(), softmax_backward_table<double>(),
+     binary_cuda_table<float>(), binary_cuda_table<double>(), unary_cuda_table<float>(), unary_cuda_table<double>(),
+     reduce_cuda_table<float>(), reduce_cuda_table<double>(), softmax_cuda_table<float>(), softmax_cuda_table<double>(),
      true);
 }  // namespace
 

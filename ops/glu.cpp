@@ -29,7 +29,21 @@ KernelTable<cpu::GluBackwardFn<double>>& glu_backward_table<double>() {
   return t;
 }
 
+template <>
+KernelTable<GluCudaFns<float>>& glu_cuda_table<float>() {
+  static KernelTable<GluCudaFns<float>> t("glu_forward_f32", DeviceType::cuda);
+  return t;
+}
+template <>
+KernelTable<GluCudaFns<double>>& glu_cuda_table<double>() {
+  static KernelTable<GluCudaFns<double>> t("glu_forward_f64", DeviceType::cuda);
+  return t;
+}
+
 namespace {
+
+// Listed by `hubmamba kernels` even in a CPU-only build (empty there).
+[[maybe_unused]] const bool kGluCudaTables = (glu_cuda_table<float>(), glu_cuda_table<double>(), true);
 
 const bool kGluKernels = [] {
   glu_forward_table<float>().add("scalar", cpu::scalar::glu_forward<float>, 0);
@@ -72,9 +86,10 @@ Tensor glu(const Tensor& x_in, int64_t dim) {
   const int64_t n = two_h / 2 * Q;  // elements per half: a = x[p, :H], b = x[p, H:] are contiguous (H * Q)
   Shape out_shape = x.shape();
   out_shape[size_t(d)] = two_h / 2;
-  Tensor y = empty(out_shape, x.dtype());  // (P, H, Q)
+  Tensor y = empty(out_shape, x.dtype(), x.device());  // (P, H, Q)
   dispatch_float(x.dtype(), "glu", [&](auto tag) {
     using T = decltype(tag);
+    if (x.is_cuda()) return glu_cuda_table<T>().get().forward(x.device_data<T>(), y.device_data<T>(), P, n);
     const auto fwd = glu_forward_table<T>().get();
     const T* px = x.data<T>();
     T* py = y.data<T>();
@@ -89,6 +104,8 @@ Tensor glu(const Tensor& x_in, int64_t dim) {
     Tensor dx = empty_like(x);
     dispatch_float(x.dtype(), "glu backward", [&](auto tag) {
       using T = decltype(tag);
+      if (x.is_cuda())
+        return glu_cuda_table<T>().get().backward(dy.device_data<T>(), x.device_data<T>(), dx.device_data<T>(), P, n);
       const auto bwd = glu_backward_table<T>().get();
       const T *px = x.data<T>(), *pdy = dy.data<T>();
       T* pdx = dx.data<T>();

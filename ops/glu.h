@@ -15,4 +15,14 @@ KernelTable<cpu::GluForwardFn<T>>& glu_forward_table();
 template <class T>
 KernelTable<cpu::GluBackwardFn<T>>& glu_backward_table();
 
+// CUDA table "glu_forward_f32@cuda" / "..._f64@cuda" (variant "cuda_simple", filled by ops/glu_cuda.cpp in CUDA
+// builds): forward and backward over all P spans of x viewed as (P, 2n) in one launch, device pointers.
+template <class T>
+struct GluCudaFns {
+  void (*forward)(const T* x, T* y, int64_t P, int64_t n);                 // x: (P, 2n), y: (P, n)
+  void (*backward)(const T* dy, const T* x, T* dx, int64_t P, int64_t n);  // dy: (P, n), x, dx: (P, 2n)
+};
+template <class T>
+KernelTable<GluCudaFns<T>>& glu_cuda_table();
+
 }  // namespace hm

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/parallel.h"
 #include "engine/autograd.h"
+#include "engine/strided.h"
 
 namespace hm {
 namespace {
@@ -18,13 +21,28 @@ T* ptr_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
-// Optional per-channel parameter (weight, bias, running stats): (C,) of x's dtype, made contiguous.
+// Pointer for the kernels of the tensor's own device, null when undefined: the checked host pointer for a CPU
+// tensor, the device pointer for a CUDA one (dtype and device were checked by the op).
+template <class T>
+T* kernel_ptr(const Tensor& t) {
+  if (!t.defined()) return nullptr;
+  return t.is_cuda() ? t.device_data<T>() : t.data<T>();
+}
+
+// Optional per-channel parameter (weight, bias, running stats): (C,) of x's dtype on x's device, made contiguous.
 Tensor channel_param(const char* op, const char* name, const Tensor& p, int64_t C, const Tensor& x) {
   if (!p.defined()) return p;
   check(p.dim() == 1 && p.size(0) == C, op, ": ", name, " must have shape (", C, ",) for input of shape ", x.shape(),
         ", got ", p.shape());
   check(p.dtype() == x.dtype(), op, ": ", name, " has dtype ", p.dtype(), " but the input is ", x.dtype());
+  check(p.device() == x.device(), op, ": ", name, " is on ", p.device(), " but the input is on ", x.device());
   return p.contiguous();
+}
+
+// "_f32" / "_f64": the dtype suffix of the per-dtype kernel tables.
+template <class T>
+std::string dtype_suffix() {
+  return std::is_same_v<T, float> ? "_f32" : "_f64";
 }
 
 // Contiguous gradient (the tape may hand over broadcast or strided views).
@@ -57,7 +75,58 @@ KernelTable<cpu::LayerNormBackwardFn<double>>& layer_norm_backward_table<double>
   return t;
 }
 
+template <class T>
+KernelTable<cpu::LayerNormForwardFn<T>>& layer_norm_forward_cuda_table() {
+  static KernelTable<cpu::LayerNormForwardFn<T>> t("layer_norm_forward" + dtype_suffix<T>(), DeviceType::cuda);
+  return t;
+}
+template <class T>
+KernelTable<cpu::LayerNormBackwardFn<T>>& layer_norm_backward_cuda_table() {
+  static KernelTable<cpu::LayerNormBackwardFn<T>> t("layer_norm_backward" + dtype_suffix<T>(), DeviceType::cuda);
+  return t;
+}
+template <class T>
+KernelTable<GroupNormFns<T>>& group_norm_table() {
+  static KernelTable<GroupNormFns<T>> t("group_norm" + dtype_suffix<T>());
+  return t;
+}
+template <class T>
+KernelTable<GroupNormFns<T>>& group_norm_cuda_table() {
+  static KernelTable<GroupNormFns<T>> t("group_norm" + dtype_suffix<T>(), DeviceType::cuda);
+  return t;
+}
+template <class T>
+KernelTable<BatchNormFns<T>>& batch_norm_table() {
+  static KernelTable<BatchNormFns<T>> t("batch_norm" + dtype_suffix<T>());
+  return t;
+}
+template <class T>
+KernelTable<BatchNormFns<T>>& batch_norm_cuda_table() {
+  static KernelTable<BatchNormFns<T>> t("batch_norm" + dtype_suffix<T>(), DeviceType::cuda);
+  return t;
+}
+template KernelTable<cpu::LayerNormForwardFn<float>>& layer_norm_forward_cuda_table<float>();
+template KernelTable<cpu::LayerNormForwardFn<double>>& layer_norm_forward_cuda_table<double>();
+template KernelTable<cpu::LayerNormBackwardFn<float>>& layer_norm_backward_cuda_table<float>();
+template KernelTable<cpu::LayerNormBackwardFn<double>>& layer_norm_backward_cuda_table<double>();
+template KernelTable<GroupNormFns<float>>& group_norm_table<float>();
+template KernelTable<GroupNormFns<double>>& group_norm_table<double>();
+template KernelTable<GroupNormFns<float>>& group_norm_cuda_table<float>();
+template KernelTable<GroupNormFns<double>>& group_norm_cuda_table<double>();
+template KernelTable<BatchNormFns<float>>& batch_norm_table<float>();
+template KernelTable<BatchNormFns<double>>& batch_norm_table<double>();
+template KernelTable<BatchNormFns<float>>& batch_norm_cuda_table<float>();
+template KernelTable<BatchNormFns<double>>& batch_norm_cuda_table<double>();
+
 namespace {
+template <class T>
+void register_cpu_norm_kernels() {
+  group_norm_table<T>().add("scalar", {cpu::group_norm_forward<T>, cpu::group_norm_backward<T>}, 0);
+  batch_norm_table<T>().add("scalar",
+                            {cpu::batch_norm_stats<T>, cpu::batch_norm_update_running<T>, cpu::batch_norm_rstd<T>,
+                             cpu::batch_norm_apply<T>, cpu::batch_norm_backward<T>},
+                            0);
+}
 const bool kLayerNormKernels = [] {
   layer_norm_forward_table<float>().add("scalar", cpu::scalar::layer_norm_forward<float>, 0);
   layer_norm_forward_table<float>().add("highway", cpu::simd::layer_norm_forward_f32, 10);
@@ -67,12 +136,35 @@ const bool kLayerNormKernels = [] {
   layer_norm_backward_table<float>().add("highway", cpu::simd::layer_norm_backward_f32, 10);
   layer_norm_backward_table<double>().add("scalar", cpu::scalar::layer_norm_backward<double>, 0);
   layer_norm_backward_table<double>().add("highway", cpu::simd::layer_norm_backward_f64, 10);
+  register_cpu_norm_kernels<float>();
+  register_cpu_norm_kernels<double>();
   return true;
 }();
 const OpRegistrar kNormOps{"layer_norm", "group_norm", "batch_norm"};
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
+namespace {
+
+// Layer-norm gradients on the GPU: one call over all rows (the kernels split the rows themselves and reduce the
+// weight / bias gradients deterministically); dweight / dbias start at zero because the kernels accumulate.
+std::vector<Tensor> layer_norm_backward_cuda(const Tensor& dy, const Tensor& x, const Tensor& weight,
+                                             const Tensor& mean, const Tensor& rstd, int64_t rows, int64_t C,
+                                             const std::vector<bool>& needs) {
+  Tensor dx = needs[0] ? empty_like(x) : Tensor();
+  Tensor dw = needs[1] ? zeros({C}, x.dtype(), x.device()) : Tensor();
+  Tensor db = needs[2] ? zeros({C}, x.dtype(), x.device()) : Tensor();
+  dispatch_float(x.dtype(), "layer_norm backward", [&](auto tag) {
+    using T = decltype(tag);
+    layer_norm_backward_cuda_table<T>().get()(kernel_ptr<T>(dy), kernel_ptr<T>(x), kernel_ptr<T>(weight),
+                                              kernel_ptr<T>(mean), kernel_ptr<T>(rstd), rows, C, kernel_ptr<T>(dx),
+                                              kernel_ptr<T>(dw), kernel_ptr<T>(db));
+  });
+  return {dx, dw, db};
+}
+
+}  // namespace
+
 Tensor layer_norm(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, double eps) {
   check(x_in.dim() >= 1 && x_in.size(-1) >= 1, "layer_norm: input must have a non-empty last dim, got shape ",
         x_in.shape());
@@ -82,9 +174,14 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& weight_in, const Tensor& bia
   const Tensor bias = channel_param("layer_norm", "bias", bias_in, C, x);
   const int64_t rows = x.numel() / C;
   Tensor y = empty_like(x);
-  Tensor mean = empty({rows}, x.dtype()), rstd = empty({rows}, x.dtype());  // (rows)
+  Tensor mean = empty({rows}, x.dtype(), x.device()), rstd = empty({rows}, x.dtype(), x.device());  // (rows)
   dispatch_float(x.dtype(), "layer_norm", [&](auto tag) {
     using T = decltype(tag);
+    if (x.is_cuda()) {  // one call: the CUDA kernels parallelise over the rows themselves
+      layer_norm_forward_cuda_table<T>().get()(kernel_ptr<T>(x), kernel_ptr<T>(weight), kernel_ptr<T>(bias), T(eps),
+                                               rows, C, kernel_ptr<T>(y), kernel_ptr<T>(mean), kernel_ptr<T>(rstd));
+      return;
+    }
     const auto fwd = layer_norm_forward_table<T>().get();
     const T *px = x.data<T>(), *pw = ptr_or_null<T>(weight), *pb = ptr_or_null<T>(bias);
     T *py = y.data<T>(), *pm = mean.data<T>(), *ps = rstd.data<T>();
@@ -96,6 +193,7 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& weight_in, const Tensor& bia
   record("layer_norm", {x, weight, bias}, {y},
          [x, weight, mean, rstd, rows, C](const std::vector<Tensor>& g, const std::vector<bool>& needs) {
            const Tensor dy = grad_of(g);
+           if (x.is_cuda()) return layer_norm_backward_cuda(dy, x, weight, mean, rstd, rows, C, needs);
            Tensor dx = needs[0] ? empty_like(x) : Tensor();
            Tensor dw = needs[1] ? empty({C}, x.dtype()) : Tensor();
            Tensor db = needs[2] ? empty({C}, x.dtype()) : Tensor();
@@ -129,6 +227,7 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& weight_in, const Tensor& bia
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Group and batch norm run the same code on every device: the kernel table of x's device supplies the kernels.
 Tensor group_norm(const Tensor& x_in, int64_t num_groups, const Tensor& weight_in, const Tensor& bias_in, double eps) {
   check(x_in.dim() >= 2, "group_norm: input must be (B, C, *), got shape ", x_in.shape());
   const int64_t B = x_in.size(0), C = x_in.size(1);
@@ -142,23 +241,24 @@ Tensor group_norm(const Tensor& x_in, int64_t num_groups, const Tensor& weight_i
   check(L >= 1 && C >= 1, "group_norm: input of shape ", x.shape(), " has no elements to normalise per group");
   const int64_t G = num_groups;
   Tensor y = empty_like(x);
-  Tensor mean = empty({B, G}, x.dtype()), rstd = empty({B, G}, x.dtype());  // (B, G)
+  Tensor mean = empty({B, G}, x.dtype(), x.device()), rstd = empty({B, G}, x.dtype(), x.device());  // (B, G)
   dispatch_float(x.dtype(), "group_norm", [&](auto tag) {
     using T = decltype(tag);
-    cpu::group_norm_forward<T>(x.data<T>(), ptr_or_null<T>(weight), ptr_or_null<T>(bias), T(eps), B, C, L, G,
-                               y.data<T>(), mean.data<T>(), rstd.data<T>());
+    const auto k = x.is_cuda() ? group_norm_cuda_table<T>().get() : group_norm_table<T>().get();
+    k.forward(kernel_ptr<T>(x), kernel_ptr<T>(weight), kernel_ptr<T>(bias), T(eps), B, C, L, G, kernel_ptr<T>(y),
+              kernel_ptr<T>(mean), kernel_ptr<T>(rstd));
   });
   record("group_norm", {x, weight, bias}, {y},
          [x, weight, mean, rstd, B, C, L, G](const std::vector<Tensor>& g, const std::vector<bool>& needs) {
            const Tensor dy = grad_of(g);
            Tensor dx = needs[0] ? empty_like(x) : Tensor();
-           Tensor dw = needs[1] ? empty({C}, x.dtype()) : Tensor();
-           Tensor db = needs[2] ? empty({C}, x.dtype()) : Tensor();
+           Tensor dw = needs[1] ? empty({C}, x.dtype(), x.device()) : Tensor();
+           Tensor db = needs[2] ? empty({C}, x.dtype(), x.device()) : Tensor();
            dispatch_float(x.dtype(), "group_norm backward", [&](auto tag) {
              using T = decltype(tag);
-             cpu::group_norm_backward<T>(dy.data<T>(), x.data<T>(), ptr_or_null<T>(weight), mean.data<T>(),
-                                         rstd.data<T>(), B, C, L, G, ptr_or_null<T>(dx), ptr_or_null<T>(dw),
-                                         ptr_or_null<T>(db));
+             const auto k = x.is_cuda() ? group_norm_cuda_table<T>().get() : group_norm_table<T>().get();
+             k.backward(kernel_ptr<T>(dy), kernel_ptr<T>(x), kernel_ptr<T>(weight), kernel_ptr<T>(mean),
+                        kernel_ptr<T>(rstd), B, C, L, G, kernel_ptr<T>(dx), kernel_ptr<T>(dw), kernel_ptr<T>(db));
            });
            return std::vector<Tensor>{dx, dw, db};
          });
@@ -187,44 +287,45 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight_in, const Tensor& bia
     check(padding_mask.dtype() == DType::u8 && padding_mask.shape() == Shape{B, L},
           "batch_norm: padding mask must be u8 of shape ", Shape{B, L}, " for input ", x.shape(), ", got ",
           padding_mask.dtype(), " ", padding_mask.shape());
+    check(padding_mask.device() == x.device(), "batch_norm: padding mask is on ", padding_mask.device(),
+          " but the input is on ", x.device());
     mask = padding_mask.contiguous();
   }
   Tensor y = empty_like(x);
-  Tensor mean = empty({C}, x.dtype()), rstd = empty({C}, x.dtype());  // (C) statistics used for normalising
+  Tensor mean = empty({C}, x.dtype(), x.device()), rstd = empty({C}, x.dtype(), x.device());  // (C) used statistics
   int64_t n_valid = B * L;
   dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
     using T = decltype(tag);
-    const uint8_t* pmask = ptr_or_null<uint8_t>(mask);
-    T *pm = mean.data<T>(), *ps = rstd.data<T>();
+    const auto k = x.is_cuda() ? batch_norm_cuda_table<T>().get() : batch_norm_table<T>().get();
+    const uint8_t* pmask = kernel_ptr<uint8_t>(mask);
     if (training) {
-      std::vector<T> var(static_cast<size_t>(C));  // (C) biased batch variance
-      n_valid = cpu::batch_norm_stats<T>(x.data<T>(), pmask, B, C, L, pm, var.data());
+      Tensor var = empty({C}, x.dtype(), x.device());  // (C) biased batch variance
+      n_valid = k.stats(kernel_ptr<T>(x), pmask, B, C, L, kernel_ptr<T>(mean), kernel_ptr<T>(var));
       check(n_valid > 1, "batch_norm: expected more than 1 value per channel when training, got input of shape ",
             x.shape(), pmask ? cat(" with ", n_valid, " unpadded frames") : std::string());
-      cpu::batch_norm_update_running<T>(pm, var.data(), n_valid, T(momentum), C, ptr_or_null<T>(running_mean),
-                                        ptr_or_null<T>(running_var));
-      for (int64_t c = 0; c < C; ++c) ps[c] = T(1) / std::sqrt(var[size_t(c)] + T(eps));
+      k.update_running(kernel_ptr<T>(mean), kernel_ptr<T>(var), n_valid, T(momentum), C, kernel_ptr<T>(running_mean),
+                       kernel_ptr<T>(running_var));
+      k.rstd(kernel_ptr<T>(var), T(eps), C, kernel_ptr<T>(rstd));
     } else {
-      const T *rm = running_mean.data<T>(), *rv = running_var.data<T>();
-      for (int64_t c = 0; c < C; ++c) {
-        pm[c] = rm[c];
-        ps[c] = T(1) / std::sqrt(rv[c] + T(eps));
-      }
+      strided::copy(mean, running_mean);  // a copy: a later training step may update the running buffer in place
+      k.rstd(kernel_ptr<T>(running_var), T(eps), C, kernel_ptr<T>(rstd));
     }
-    cpu::batch_norm_apply<T>(x.data<T>(), pm, ps, ptr_or_null<T>(weight), ptr_or_null<T>(bias), B, C, L, y.data<T>());
+    k.apply(kernel_ptr<T>(x), kernel_ptr<T>(mean), kernel_ptr<T>(rstd), kernel_ptr<T>(weight), kernel_ptr<T>(bias), B,
+            C, L, kernel_ptr<T>(y));
   });
   record("batch_norm", {x, weight, bias}, {y},
          [x, mask, weight, mean, rstd, training, n_valid, B, C, L](const std::vector<Tensor>& g,
                                                                    const std::vector<bool>& needs) {
            const Tensor dy = grad_of(g);
            Tensor dx = needs[0] ? empty_like(x) : Tensor();
-           Tensor dw = needs[1] ? empty({C}, x.dtype()) : Tensor();
-           Tensor db = needs[2] ? empty({C}, x.dtype()) : Tensor();
+           Tensor dw = needs[1] ? empty({C}, x.dtype(), x.device()) : Tensor();
+           Tensor db = needs[2] ? empty({C}, x.dtype(), x.device()) : Tensor();
            dispatch_float(x.dtype(), "batch_norm backward", [&](auto tag) {
              using T = decltype(tag);
-             cpu::batch_norm_backward<T>(dy.data<T>(), x.data<T>(), ptr_or_null<uint8_t>(mask), ptr_or_null<T>(weight),
-                                         mean.data<T>(), rstd.data<T>(), training, n_valid, B, C, L, ptr_or_null<T>(dx),
-                                         ptr_or_null<T>(dw), ptr_or_null<T>(db));
+             const auto k = x.is_cuda() ? batch_norm_cuda_table<T>().get() : batch_norm_table<T>().get();
+             k.backward(kernel_ptr<T>(dy), kernel_ptr<T>(x), kernel_ptr<uint8_t>(mask), kernel_ptr<T>(weight),
+                        kernel_ptr<T>(mean), kernel_ptr<T>(rstd), training, n_valid, B, C, L, kernel_ptr<T>(dx),
+                        kernel_ptr<T>(dw), kernel_ptr<T>(db));
            });
            return std::vector<Tensor>{dx, dw, db};
          });

@@ -30,5 +30,44 @@ template <class T>
 KernelTable<cpu::LayerNormForwardFn<T>>& layer_norm_forward_table();
 template <class T>
 KernelTable<cpu::LayerNormBackwardFn<T>>& layer_norm_backward_table();
+// Their CUDA twins "layer_norm_forward_f32@cuda", ... (variants "cuda_rowwise", "cuda_warp"): the same contracts on
+// device pointers, each kernel processing all rows in one call. Empty in a CPU-only build.
+template <class T>
+KernelTable<cpu::LayerNormForwardFn<T>>& layer_norm_forward_cuda_table();
+template <class T>
+KernelTable<cpu::LayerNormBackwardFn<T>>& layer_norm_backward_cuda_table();
+
+// Group-norm kernels (cpu::group_norm_forward / group_norm_backward contracts). Tables "group_norm_f32" /
+// "group_norm_f64" ("scalar": the cpu/ functions) and "group_norm_f32@cuda" / "group_norm_f64@cuda"
+// ("cuda_blockwise", device pointers).
+template <class T>
+struct GroupNormFns {
+  void (*forward)(const T* x, const T* weight, const T* bias, T eps, int64_t B, int64_t C, int64_t L, int64_t G, T* y,
+                  T* mean, T* rstd);
+  void (*backward)(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd, int64_t B, int64_t C,
+                   int64_t L, int64_t G, T* dx, T* dweight, T* dbias);
+};
+template <class T>
+KernelTable<GroupNormFns<T>>& group_norm_table();
+template <class T>
+KernelTable<GroupNormFns<T>>& group_norm_cuda_table();
+
+// Batch-norm kernels (cpu::batch_norm_* contracts). Tables "batch_norm_f32" / "batch_norm_f64" ("scalar") and
+// "batch_norm_f32@cuda" / "batch_norm_f64@cuda" ("cuda_channel").
+template <class T>
+struct BatchNormFns {
+  int64_t (*stats)(const T* x, const uint8_t* pad_mask, int64_t B, int64_t C, int64_t L, T* mean, T* var);
+  void (*update_running)(const T* mean, const T* var, int64_t n, T momentum, int64_t C, T* running_mean,
+                         T* running_var);
+  void (*rstd)(const T* var, T eps, int64_t C, T* rstd);
+  void (*apply)(const T* x, const T* mean, const T* rstd, const T* weight, const T* bias, int64_t B, int64_t C,
+                int64_t L, T* y);
+  void (*backward)(const T* dy, const T* x, const uint8_t* pad_mask, const T* weight, const T* mean, const T* rstd,
+                   bool training, int64_t n_valid, int64_t B, int64_t C, int64_t L, T* dx, T* dweight, T* dbias);
+};
+template <class T>
+KernelTable<BatchNormFns<T>>& batch_norm_table();
+template <class T>
+KernelTable<BatchNormFns<T>>& batch_norm_cuda_table();
 
 }  // namespace hm

@@ -7,6 +7,7 @@
 #include "cpu/elementwise_parallel.h"
 #include "cpu/elementwise_scalar.h"
 #include "engine/autograd.h"
+#include "engine/strided.h"
 #include "ops/elementwise.h"
 #include "ops/elementwise_tables.h"
 #include "ops/registry.h"
@@ -70,6 +71,36 @@ std::vector<int64_t> inverse_permutation(const std::vector<int64_t>& perm) {
   return inv;
 }
 
+// A run of adjacent dims of size > 1 that are all kept or all reduced.
+struct Run {
+  int64_t size;
+  bool reduced;
+};
+
+// reduce_forward on the GPU, same run analysis: [R] / [K, R] reduce rows, [R, K] and [K1, R, K2] reduce the middle
+// axis of (outer, rows, cols) in one launch; interleaved runs are permuted (kept dims first) and reduce rows.
+void reduce_forward_cuda(ReduceOp op, const Tensor& x, const std::vector<bool>& reduced, const std::vector<Run>& runs,
+                         const Tensor& out, const char* name) {
+  dispatch_float(x.dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
+    const ReduceCudaFns<T> k = reduce_cuda_table<T>().get();
+    const T* px = x.device_data<T>();
+    T* po = out.device_data<T>();
+    if (runs.empty() || (runs.size() == 1 && !runs[0].reduced)) {  // nothing of size > 1 is reduced
+      strided::copy(out, x.reshape(out.shape()));
+    } else if (runs.back().reduced && runs.size() <= 2) {  // [R] or [K, R]
+      k.rows(op, px, po, out.numel(), runs.back().size);
+    } else if (runs.size() == 2) {  // [R, K]
+      k.cols(op, px, po, 1, runs[0].size, runs[1].size);
+    } else if (runs.size() == 3 && !runs[0].reduced) {  // [K1, R, K2]
+      k.cols(op, px, po, runs[0].size, runs[1].size, runs[2].size);
+    } else {
+      const Tensor xp = x.permute(kept_then_reduced(reduced)).contiguous();
+      k.rows(op, xp.device_data<T>(), po, out.numel(), x.numel() / out.numel());
+    }
+  });
+}
+
 // y (keepdim shape) = reduce x over the flagged dims, no autograd.
 Tensor reduce_forward(ReduceOp op, const Tensor& x_in, const std::vector<bool>& reduced, const char* name) {
   const Tensor x = x_in.detach().contiguous();
@@ -77,14 +108,10 @@ Tensor reduce_forward(ReduceOp op, const Tensor& x_in, const std::vector<bool>& 
   if (op == ReduceOp::max)
     for (size_t d = 0; d < s.size(); ++d)
       check(!reduced[d] || s[d] > 0, name, ": cannot reduce over dim ", d, " of size 0 in shape ", s);
-  Tensor out = empty(keep_shape(s, reduced), x.dtype());
+  Tensor out = empty(keep_shape(s, reduced), x.dtype(), x.device());
   if (out.numel() == 0) return out;
-  if (x.numel() == 0) return zeros(out.shape(), x.dtype());  // sum over an empty dim
+  if (x.numel() == 0) return zeros(out.shape(), x.dtype(), x.device());  // sum over an empty dim
   // Merge the dims of size > 1 into alternating runs of kept (K) and reduced (R) dims.
-  struct Run {
-    int64_t size;
-    bool reduced;
-  };
   std::vector<Run> runs;
   for (size_t d = 0; d < s.size(); ++d) {
     if (s[d] == 1) continue;
@@ -92,6 +119,10 @@ Tensor reduce_forward(ReduceOp op, const Tensor& x_in, const std::vector<bool>& 
       runs.back().size *= s[d];
     else
       runs.push_back({s[d], bool(reduced[d])});
+  }
+  if (x.is_cuda()) {
+    reduce_forward_cuda(op, x, reduced, runs, out, name);
+    return out;
   }
   dispatch_float(x.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
@@ -157,10 +188,13 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
     const std::vector<int64_t> perm = kept_then_reduced(reduced);
     const Tensor xp = xs.permute(perm).contiguous();
     const Tensor gc = g[0].contiguous();
-    Tensor gp = empty(xp.shape(), xp.dtype());
+    Tensor gp = empty(xp.shape(), xp.dtype(), xp.device());
     const int64_t rows = ys.numel(), cols = rows ? xp.numel() / rows : 0;
     dispatch_float(xp.dtype(), "max", [&](auto tag) {
       using T = decltype(tag);
+      if (xp.is_cuda())
+        return reduce_cuda_table<T>().get().max_backward(xp.device_data<T>(), ys.device_data<T>(), gc.device_data<T>(),
+                                                         gp.device_data<T>(), rows, cols);
       cpu::scalar::max_backward_rows(xp.data<T>(), ys.data<T>(), gc.data<T>(), gp.data<T>(), rows, cols);
     });
     return Grads{gp.permute(inverse_permutation(perm)).contiguous()};

@@ -1,6 +1,7 @@
 // Selective scan (S6; SPEC.md 2, state-spaces/mamba `selective_scan_fn`) with autograd for every input.
 #pragma once
 #include "cpu/selective_scan_scalar.h"
+#include "cuda/selective_scan.h"
 #include "engine/tensor.h"
 #include "ops/registry.h"
 
@@ -23,5 +24,41 @@ SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const T
 
 // Kernel variants {scalar, highway}; select with --kernel selective_scan=<variant>.
 KernelTable<cpu::ScanKernels>& selective_scan_table();
+
+// One registered CUDA variant (cuda/selective_scan.h): forward and backward for f32, f64 and bf16 sequences
+// (a null entry = not supported by the variant), and the size in weight-type elements of the saved-state buffer
+// its forward fills for its backward. Kernels take A_log and return dA_log themselves.
+struct ScanCudaKernels {
+  int64_t (*checkpoint_elems)(int64_t B, int64_t D, int64_t L, int64_t N) = nullptr;
+  cuda::ScanCudaForwardFn<float, float> forward_f32 = nullptr;
+  cuda::ScanCudaBackwardFn<float, float> backward_f32 = nullptr;
+  cuda::ScanCudaForwardFn<double, double> forward_f64 = nullptr;
+  cuda::ScanCudaBackwardFn<double, double> backward_f64 = nullptr;
+  cuda::ScanCudaForwardFn<cuda::bfloat16_t, float> forward_bf16 = nullptr;
+  cuda::ScanCudaBackwardFn<cuda::bfloat16_t, float> backward_bf16 = nullptr;
+
+  template <class In>
+  auto forward() const {
+    if constexpr (sizeof(In) == 2)
+      return forward_bf16;
+    else if constexpr (sizeof(In) == 4)
+      return forward_f32;
+    else
+      return forward_f64;
+  }
+  template <class In>
+  auto backward() const {
+    if constexpr (sizeof(In) == 2)
+      return backward_bf16;
+    else if constexpr (sizeof(In) == 4)
+      return backward_f32;
+    else
+      return backward_f64;
+  }
+};
+
+// CUDA variants {cuda_sequential, cuda_chunked} (table "selective_scan@cuda", filled by ops/selective_scan_cuda.cpp
+// in CUDA builds, empty otherwise); select with --kernel selective_scan=<variant>.
+KernelTable<ScanCudaKernels>& selective_scan_cuda_table();
 
 }  // namespace hm

@@ -1,5 +1,7 @@
-// cat / stack / pad move blocks with strided copies (engine/strided.h); embedding / gather / index_select use the
-// index kernels in cpu/index.h. Backward passes (PyTorch tools/autograd/derivatives.yaml):
+// cat / stack / pad move blocks with strided copies (engine/strided.h, on any device); embedding / gather /
+// index_select run on the index kernel tables of the tensors' device (ops/shape.h: `index` / `index_add` on the
+// CPU, `index@cuda` / `index_add@cuda` on CUDA), one code path for both. Backward passes (PyTorch
+// tools/autograd/derivatives.yaml):
 //   cat          -> each input gets its slice of dC along dim
 //   pad          -> the input gets the window of dY it was copied to (cropped parts get nothing)
 //   embedding    -> dW[idx[i]] += dY[i]                       (embedding_dense_backward)
@@ -19,13 +21,6 @@ namespace {
 
 const OpRegistrar kRegistered{"cat", "stack", "pad", "embedding", "gather", "index_select"};
 
-// The `count` elements of `index` must lie in [0, n); the message names the op, the offending value and n.
-template <class I>
-void check_indices(const char* op, const I* index, int64_t count, int64_t n, const std::string& what) {
-  const int64_t bad = cpu::first_out_of_range(index, count, n);
-  check(bad < 0, op, ": index ", bad < 0 ? 0 : int64_t(index[bad]), " out of range for ", what);
-}
-
 // A view of `base` with `shape` starting at element `start` along every dim (start in elements, per dim).
 Tensor window(const Tensor& base, const Shape& start, const Shape& shape) {
   int64_t off = base.offset();
@@ -33,7 +28,101 @@ Tensor window(const Tensor& base, const Shape& start, const Shape& shape) {
   return make_view(base, shape, base.strides(), off);
 }
 
+// ---- index ops: the CPU reference kernels as table entries, and the device dispatch ---------------------------
+
+// Call f(W{}) with W the unsigned word of `elem_bytes` bytes: the forward kernels only move bits.
+template <class F>
+void dispatch_word(const char* op, int64_t elem_bytes, F&& f) {
+  switch (elem_bytes) {
+    case 1: return f(uint8_t{});
+    case 2: return f(uint16_t{});
+    case 4: return f(uint32_t{});
+    case 8: return f(uint64_t{});
+    default: throw Error(cat(op, ": unsupported element size ", elem_bytes, " bytes"));
+  }
+}
+
+int64_t scalar_first_out_of_range(const int64_t* index, int64_t count, int64_t n) {
+  return cpu::first_out_of_range(index, count, n);
+}
+
+void scalar_select_rows(const void* src, int64_t elem_bytes, int64_t outer, int64_t N, int64_t inner,
+                        const int64_t* index, int64_t n, void* out) {
+  dispatch_word("index_select_rows", elem_bytes, [&](auto w) {
+    using W = decltype(w);
+    cpu::index_select_rows(static_cast<const W*>(src), outer, N, inner, index, n, static_cast<W*>(out));
+  });
+}
+
+void scalar_gather_dim(const void* src, int64_t elem_bytes, const int64_t* src_strides, const int64_t* index,
+                       const int64_t* index_shape, int64_t rank, int64_t dim, void* out) {
+  dispatch_word("gather_dim", elem_bytes, [&](auto w) {
+    using W = decltype(w);
+    cpu::gather_dim(static_cast<const W*>(src), src_strides, index, index_shape, rank, dim, static_cast<W*>(out));
+  });
+}
+
+const bool kRegIndex =
+    (index_table().add("scalar", {scalar_first_out_of_range, scalar_select_rows, scalar_gather_dim}, 0), true);
+const bool kRegIndexAdd =
+    (index_add_table().add("scalar",
+                           {{cpu::index_add_rows<float, int64_t>, cpu::scatter_add_dim<float, int64_t>},
+                            {cpu::index_add_rows<double, int64_t>, cpu::scatter_add_dim<double, int64_t>}},
+                           0),
+     true);
+
+IndexKernels index_kernels(const Tensor& t) { return t.is_cuda() ? index_cuda_table().get() : index_table().get(); }
+
+template <class T>
+IndexAddFns<T> index_add_fns(const Tensor& t) {
+  const IndexAddKernels k = t.is_cuda() ? index_add_cuda_table().get() : index_add_table().get();
+  if constexpr (sizeof(T) == sizeof(float)) {
+    return k.f32;
+  } else {
+    return k.f64;
+  }
+}
+
+void check_same_device(const char* op, const Tensor& t, const Tensor& index) {
+  check(t.device() == index.device(), op, ": input ", t.shape(), " on ", t.device(), " but index ", index.shape(),
+        " on ", index.device());
+}
+
+// The index as the kernels take it: contiguous int64 on the index's device (int32 is converted once).
+Tensor index_i64(const char* op, const Tensor& index) {
+  check(index.dtype() == DType::i32 || index.dtype() == DType::i64, op,
+        ": expected an int32 or int64 index tensor, got ", index.dtype());
+  const Tensor c = index.contiguous();
+  return c.dtype() == DType::i64 ? c : c.to(DType::i64);
+}
+
+// Every index must lie in [0, n); the message names the op, the offending value and what it indexes.
+void check_indices(const char* op, const Tensor& idx, int64_t n, const std::string& what) {
+  const int64_t bad = index_kernels(idx).first_out_of_range(idx.device_data<int64_t>(), idx.numel(), n);
+  check(bad < 0, op, ": index ", bad < 0 ? 0 : int64_t(idx.reshape({-1}).select(0, bad).item()), " out of range for ",
+        what);
+}
+
+int64_t elem_bytes(const Tensor& t) { return int64_t(dtype_size(t.dtype())); }
+
 }  // namespace
+
+KernelTable<IndexKernels>& index_table() {
+  static KernelTable<IndexKernels> table("index");
+  return table;
+}
+KernelTable<IndexKernels>& index_cuda_table() {
+  static KernelTable<IndexKernels> table("index", DeviceType::cuda);
+  return table;
+}
+KernelTable<IndexAddKernels>& index_add_table() {
+  static KernelTable<IndexAddKernels> table("index_add");
+  return table;
+}
+KernelTable<IndexAddKernels>& index_add_cuda_table() {
+  static KernelTable<IndexAddKernels> table("index_add", DeviceType::cuda);
+  return table;
+}
 
 Tensor cat_tensors(const std::vector<Tensor>& tensors, int64_t dim) {
   check(!tensors.empty(), "cat: expected a non-empty list of tensors");
@@ -46,13 +135,15 @@ Tensor cat_tensors(const std::vector<Tensor>& tensors, int64_t dim) {
     const Tensor& t = tensors[i];
     check(t.dtype() == first.dtype(), "cat: dtype mismatch: tensor ", i, " is ", t.dtype(), " but tensor 0 is ",
           first.dtype());
+    check(t.device() == first.device(), "cat: tensor ", i, " is on ", t.device(), " but tensor 0 is on ",
+          first.device());
     bool same = t.dim() == first.dim();
     for (int64_t k = 0; same && k < t.dim(); ++k) same = k == d || t.shape()[k] == first.shape()[k];
     check(same, "cat: tensor ", i, " has shape ", t.shape(), " but tensor 0 has ", first.shape(),
           "; sizes must match except in dim ", d);
     out_shape[d] += t.shape()[d];
   }
-  Tensor out = empty(out_shape, first.dtype());
+  Tensor out = empty(out_shape, first.dtype(), first.device());
   std::vector<int64_t> starts(tensors.size());  // offset of each input along d in the output
   int64_t at = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -103,12 +194,12 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
     if (len[d] <= 0) empty_window = true;
   }
   for (int64_t& l : len) l = std::max<int64_t>(l, 0);
-  Tensor out = full(out_shape, value, x.dtype());
+  Tensor out = full(out_shape, value, x.dtype(), x.device());
   const Tensor xd = x.detach();
   if (!empty_window) strided::copy(window(out, dst_start, len), window(xd, src_start, len));
   const Shape in_shape = x.shape();
   record("pad", {x}, {out}, [=](const std::vector<Tensor>& g, const std::vector<bool>&) {
-    Tensor dx = zeros(in_shape, g[0].dtype());
+    Tensor dx = zeros(in_shape, g[0].dtype(), g[0].device());
     if (!empty_window) strided::copy(window(dx, src_start, len), window(g[0], dst_start, len));
     return std::vector<Tensor>{dx};
   });
@@ -117,30 +208,22 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
 
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
   check(weight.dim() == 2, "embedding: weight must be (V, D), got ", weight.shape());
+  check_same_device("embedding", weight, indices);
   const int64_t V = weight.size(0), D = weight.size(1), n = indices.numel();
-  const Tensor idx = indices.contiguous();
-  const Tensor w = weight.detach().contiguous();
+  const Tensor idx = index_i64("embedding", indices);  // (n)
+  check_indices("embedding", idx, V, cat("an embedding table of V = ", V, " rows (weight ", weight.shape(), ")"));
+  const Tensor w = weight.detach().contiguous();  // (V, D)
   Shape out_shape = indices.shape();
   out_shape.push_back(D);
-  Tensor out = empty(out_shape, weight.dtype());
-  dispatch_index(idx.dtype(), "embedding", [&](auto itag) {
-    using I = decltype(itag);
-    const I* pi = idx.data<I>();
-    check_indices("embedding", pi, n, V, cat("an embedding table of V = ", V, " rows (weight ", weight.shape(), ")"));
-    dispatch_all(weight.dtype(), "embedding", [&](auto tag) {
-      using T = decltype(tag);
-      cpu::index_select_rows(w.data<T>(), 1, V, D, pi, n, out.data<T>());
-    });
-  });
+  Tensor out = empty(out_shape, weight.dtype(), weight.device());  // (n, D)
+  index_kernels(w).select_rows(w.device_raw_data(), elem_bytes(w), 1, V, D, idx.device_data<int64_t>(), n,
+                               out.device_raw_data());
   record("embedding", {weight}, {out}, [idx, V, D, n](const std::vector<Tensor>& g, const std::vector<bool>&) {
     const Tensor dy = g[0].contiguous();  // (n, D)
-    Tensor dw = zeros({V, D}, dy.dtype());
-    dispatch_index(idx.dtype(), "embedding", [&](auto itag) {
-      using I = decltype(itag);
-      dispatch_float(dy.dtype(), "embedding", [&](auto tag) {
-        using T = decltype(tag);
-        cpu::index_add_rows(dw.data<T>(), 1, V, D, idx.data<I>(), n, dy.data<T>());
-      });
+    Tensor dw = zeros({V, D}, dy.dtype(), dy.device());
+    dispatch_float(dy.dtype(), "embedding", [&](auto tag) {
+      using T = decltype(tag);
+      index_add_fns<T>(dy).add_rows(dw.device_data<T>(), 1, V, D, idx.device_data<int64_t>(), n, dy.device_data<T>());
     });
     return std::vector<Tensor>{dw};
   });
@@ -155,30 +238,21 @@ Tensor gather(const Tensor& t, int64_t dim, const Tensor& index) {
   for (int64_t k = 0; k < rank; ++k)
     check(k == d || index.shape()[k] <= t.shape()[k], "gather: index ", index.shape(), " is larger than input ",
           t.shape(), " at dim ", k);
-  const Tensor idx = index.contiguous();
+  check_same_device("gather", t, index);
+  const Tensor idx = index_i64("gather", index);  // index.shape()
+  check_indices("gather", idx, t.shape()[d], cat("dim ", d, " of size ", t.shape()[d], " (input ", t.shape(), ")"));
   const Tensor src = t.detach();  // any strides: the kernel reads through them
-  Tensor out = empty(index.shape(), t.dtype());
-  dispatch_index(idx.dtype(), "gather", [&](auto itag) {
-    using I = decltype(itag);
-    const I* pi = idx.data<I>();
-    check_indices("gather", pi, idx.numel(), t.shape()[d],
-                  cat("dim ", d, " of size ", t.shape()[d], " (input ", t.shape(), ")"));
-    dispatch_all(t.dtype(), "gather", [&](auto tag) {
-      using T = decltype(tag);
-      cpu::gather_dim(src.data<T>(), src.strides().data(), pi, idx.shape().data(), rank, d, out.data<T>());
-    });
-  });
+  Tensor out = empty(index.shape(), t.dtype(), t.device());
+  index_kernels(src).gather_dim(src.device_raw_data(), elem_bytes(src), src.strides().data(),
+                                idx.device_data<int64_t>(), idx.shape().data(), rank, d, out.device_raw_data());
   const Shape in_shape = t.shape();
   record("gather", {t, index}, {out}, [=](const std::vector<Tensor>& g, const std::vector<bool>&) {
     const Tensor dy = g[0].contiguous();  // index.shape()
-    Tensor dt = zeros(in_shape, dy.dtype());
-    dispatch_index(idx.dtype(), "gather", [&](auto itag) {
-      using I = decltype(itag);
-      dispatch_float(dy.dtype(), "gather", [&](auto tag) {
-        using T = decltype(tag);
-        cpu::scatter_add_dim(dt.data<T>(), dt.strides().data(), idx.data<I>(), idx.shape().data(), rank, d,
-                             dy.data<T>());
-      });
+    Tensor dt = zeros(in_shape, dy.dtype(), dy.device());
+    dispatch_float(dy.dtype(), "gather", [&](auto tag) {
+      using T = decltype(tag);
+      index_add_fns<T>(dy).scatter_add(dt.device_data<T>(), dt.strides().data(), idx.device_data<int64_t>(),
+                                       idx.shape().data(), rank, d, dy.device_data<T>());
     });
     return std::vector<Tensor>{dt, Tensor()};
   });
@@ -192,30 +266,23 @@ Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index) {
   int64_t outer = 1, inner = 1;
   for (int64_t k = 0; k < d; ++k) outer *= t.shape()[k];
   for (int64_t k = d + 1; k < t.dim(); ++k) inner *= t.shape()[k];
-  const Tensor idx = index.contiguous();
+  check_same_device("index_select", t, index);
+  const Tensor idx = index_i64("index_select", index);  // (n)
+  check_indices("index_select", idx, N, cat("dim ", d, " of size ", N, " (input ", t.shape(), ")"));
   const Tensor src = t.detach().contiguous();  // (outer, N, inner)
   Shape out_shape = t.shape();
   out_shape[d] = n;
-  Tensor out = empty(out_shape, t.dtype());  // (outer, n, inner)
-  dispatch_index(idx.dtype(), "index_select", [&](auto itag) {
-    using I = decltype(itag);
-    const I* pi = idx.data<I>();
-    check_indices("index_select", pi, n, N, cat("dim ", d, " of size ", N, " (input ", t.shape(), ")"));
-    dispatch_all(t.dtype(), "index_select", [&](auto tag) {
-      using T = decltype(tag);
-      cpu::index_select_rows(src.data<T>(), outer, N, inner, pi, n, out.data<T>());
-    });
-  });
+  Tensor out = empty(out_shape, t.dtype(), t.device());  // (outer, n, inner)
+  index_kernels(src).select_rows(src.device_raw_data(), elem_bytes(src), outer, N, inner, idx.device_data<int64_t>(),
+                                 n, out.device_raw_data());
   const Shape in_shape = t.shape();
   record("index_select", {t, index}, {out}, [=](const std::vector<Tensor>& g, const std::vector<bool>&) {
     const Tensor dy = g[0].contiguous();  // (outer, n, inner)
-    Tensor dt = zeros(in_shape, dy.dtype());
-    dispatch_index(idx.dtype(), "index_select", [&](auto itag) {
-      using I = decltype(itag);
-      dispatch_float(dy.dtype(), "index_select", [&](auto tag) {
-        using T = decltype(tag);
-        cpu::index_add_rows(dt.data<T>(), outer, N, inner, idx.data<I>(), n, dy.data<T>());
-      });
+    Tensor dt = zeros(in_shape, dy.dtype(), dy.device());
+    dispatch_float(dy.dtype(), "index_select", [&](auto tag) {
+      using T = decltype(tag);
+      index_add_fns<T>(dy).add_rows(dt.device_data<T>(), outer, N, inner, idx.device_data<int64_t>(), n,
+                                    dy.device_data<T>());
     });
     return std::vector<Tensor>{dt, Tensor()};
   });

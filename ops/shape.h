@@ -1,5 +1,6 @@
 // Shape and indexing ops: cat, stack, pad, embedding, gather, index_select (torch semantics). All differentiable
-// with respect to their floating inputs; forward works for every CPU dtype where torch allows it.
+// with respect to their floating inputs; forward of the index ops moves raw elements (every dtype, on the CPU
+// and on CUDA), their backward is f32 / f64.
 #pragma once
 #include <concepts>
 #include <initializer_list>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "ops/registry.h"
 
 namespace hm {
 
@@ -40,5 +42,42 @@ Tensor gather(const Tensor& t, int64_t dim, const Tensor& index);
 
 // torch.index_select(t, dim, index): index is 1-D; out.size(dim) = index.numel().
 Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index);
+
+// ---- index kernels: one signature for both devices ----------------------------------------------------------
+// embedding / index_select / gather run on the tables `index` / `index_add` (CPU: the "scalar" reference,
+// cpu/index.h) or `index@cuda` / `index_add@cuda` (cuda/index.h, registered in ops/shape_cuda.cpp, empty without
+// CUDA). Indices reach the kernels as contiguous int64 (int32 index tensors are converted once); the forward kernels
+// move elements of elem_bytes bytes, so they serve every dtype. Shapes / strides are host arrays of `rank` values.
+
+// Forward gathers and the index check (CUDA variant cuda_simple).
+struct IndexKernels {
+  // Position of the first index outside [0, n), or -1 (on CUDA: synchronises).
+  int64_t (*first_out_of_range)(const int64_t* index, int64_t count, int64_t n);
+  // out[o][k][:] = src[o][index[k]][:]   src (outer, N, inner), out (outer, n, inner)
+  void (*select_rows)(const void* src, int64_t elem_bytes, int64_t outer, int64_t N, int64_t inner,
+                      const int64_t* index, int64_t n, void* out);
+  // torch.gather along `dim`: index / out contiguous of index_shape, src read through src_strides
+  void (*gather_dim)(const void* src, int64_t elem_bytes, const int64_t* src_strides, const int64_t* index,
+                     const int64_t* index_shape, int64_t rank, int64_t dim, void* out);
+};
+KernelTable<IndexKernels>& index_table();
+KernelTable<IndexKernels>& index_cuda_table();
+
+// The scatter-adds of the backward passes (CUDA variants cuda_atomic, cuda_ordered).
+template <class T>
+struct IndexAddFns {
+  // grad_src[o][index[k]][:] += grad_out[o][k][:]   (embedding, index_select)
+  void (*add_rows)(T* grad_src, int64_t outer, int64_t N, int64_t inner, const int64_t* index, int64_t n,
+                   const T* grad_out);
+  // dst[coords(i) with `dim` replaced by index[i]] += src[i]   (gather); dst written through dst_strides
+  void (*scatter_add)(T* dst, const int64_t* dst_strides, const int64_t* index, const int64_t* index_shape,
+                      int64_t rank, int64_t dim, const T* src);
+};
+struct IndexAddKernels {
+  IndexAddFns<float> f32;
+  IndexAddFns<double> f64;
+};
+KernelTable<IndexAddKernels>& index_add_table();
+KernelTable<IndexAddKernels>& index_add_cuda_table();
 
 }  // namespace hm

@@ -2,6 +2,7 @@
 // it if needed), so the fused op itself only sees two contiguous row matrices A (Ra, D), B (Rb, D) and one (row of
 // A, row of B) pair per output. For HuBERT's (T, 1, D) x (1, C, D) that is T + C rows, not T * C copies; the views'
 // own backward passes (expand -> sum_to, permute, reshape) carry the row gradients back to a's and b's shapes.
+// CUDA tensors take the same route, with the kernels of cosine_similarity@cuda (cuda/cosine.h).
 #include "ops/similarity.h"
 
 #include <algorithm>
@@ -69,10 +70,39 @@ int outer_layout(const Shape& outer_a, const Shape& outer_b) {
   return 0;
 }
 
+template <class T>
+constexpr CosineFns<T> cpu_fns() {
+  return {cpu::row_norms<T>, cpu::cosine_forward<T>, cpu::cosine_backward<T>, cpu::cosine_forward_outer<T>,
+          cpu::cosine_backward_outer<T>};
+}
+const bool kRegScalar = (cosine_table().add("scalar", {cpu_fns<float>(), cpu_fns<double>()}, 0), true);
+
+// The kernels of t's device, for compute type T.
+template <class T>
+CosineFns<T> cosine_fns(const Tensor& t) {
+  const CosineKernels k = t.is_cuda() ? cosine_cuda_table().get() : cosine_table().get();
+  if constexpr (sizeof(T) == sizeof(float)) {
+    return k.f32;
+  } else {
+    return k.f64;
+  }
+}
+
 }  // namespace
+
+KernelTable<CosineKernels>& cosine_table() {
+  static KernelTable<CosineKernels> table("cosine_similarity");
+  return table;
+}
+KernelTable<CosineKernels>& cosine_cuda_table() {
+  static KernelTable<CosineKernels> table("cosine_similarity", DeviceType::cuda);
+  return table;
+}
 
 Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double eps) {
   check(a.dtype() == b.dtype(), "cosine_similarity: dtype mismatch ", a.dtype(), " vs ", b.dtype());
+  check(a.device() == b.device(), "cosine_similarity: ", a.shape(), " on ", a.device(), " but ", b.shape(), " on ",
+        b.device());
   const int64_t rank = std::max(a.dim(), b.dim());
   check(rank >= 1, "cosine_similarity: inputs must have at least one dim");
   Shape bshape(static_cast<size_t>(rank));  // the broadcast shape of a and b
@@ -94,22 +124,27 @@ Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double e
   const Tensor A = ar.reshape({Ra, D}), B = br.reshape({Rb, D});
   // (O) row of A / of B per output; not needed (left undefined) on the GEMM path.
   const int layout = outer_layout(outer_a, outer_b);
-  const Tensor ia = layout == 0 ? row_index(outer_a, out_shape) : Tensor();
-  const Tensor ib = layout == 0 ? row_index(outer_b, out_shape) : Tensor();
+  // (O) row of A / of B per output, on the inputs' device; not needed (left undefined) on the GEMM path.
+  const Device dev = a.device();
+  const Tensor ia = layout == 0 ? row_index(outer_a, out_shape).to(dev) : Tensor();
+  const Tensor ib = layout == 0 ? row_index(outer_b, out_shape).to(dev) : Tensor();
 
-  Tensor y = empty({O}, a.dtype());
-  Tensor na = empty({Ra}, a.dtype()), nb = empty({Rb}, a.dtype());  // clamped row norms
+  Tensor y = empty({O}, a.dtype(), dev);
+  Tensor na = empty({Ra}, a.dtype(), dev), nb = empty({Rb}, a.dtype(), dev);  // clamped row norms
   dispatch_float(a.dtype(), "cosine_similarity", [&](auto tag) {
     using T = decltype(tag);
-    cpu::row_norms<T>(A.data<T>(), Ra, D, T(eps), na.data<T>());
-    cpu::row_norms<T>(B.data<T>(), Rb, D, T(eps), nb.data<T>());
+    const CosineFns<T> k = cosine_fns<T>(A);
+    k.row_norms(A.device_data<T>(), Ra, D, T(eps), na.device_data<T>());
+    k.row_norms(B.device_data<T>(), Rb, D, T(eps), nb.device_data<T>());
     if (layout == 1)
-      cpu::cosine_forward_outer<T>(A.data<T>(), na.data<T>(), B.data<T>(), nb.data<T>(), Ra, Rb, D, y.data<T>());
+      k.forward_outer(A.device_data<T>(), na.device_data<T>(), B.device_data<T>(), nb.device_data<T>(), Ra, Rb, D,
+                      y.device_data<T>());
     else if (layout == -1)
-      cpu::cosine_forward_outer<T>(B.data<T>(), nb.data<T>(), A.data<T>(), na.data<T>(), Rb, Ra, D, y.data<T>());
+      k.forward_outer(B.device_data<T>(), nb.device_data<T>(), A.device_data<T>(), na.device_data<T>(), Rb, Ra, D,
+                      y.device_data<T>());
     else
-      cpu::cosine_forward<T>(A.data<T>(), na.data<T>(), B.data<T>(), nb.data<T>(), ia.data<int64_t>(),
-                             ib.data<int64_t>(), O, D, y.data<T>());
+      k.forward(A.device_data<T>(), na.device_data<T>(), B.device_data<T>(), nb.device_data<T>(),
+                ia.device_data<int64_t>(), ib.device_data<int64_t>(), O, D, y.device_data<T>());
   });
   // Saved context: the rows, their clamped norms, the output (for the y * x / |x|^2 term) and the pairings.
   const Tensor Ad = A.detach(), Bd = B.detach(), yd = y.detach();
@@ -117,21 +152,22 @@ Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double e
       "cosine_similarity", {A, B}, {y},
       [Ad, Bd, na, nb, yd, ia, ib, layout, O, Ra, Rb, D](const std::vector<Tensor>& g, const std::vector<bool>& needs) {
         const Tensor dy = g[0].contiguous();
-        Tensor dA = needs[0] ? empty({Ra, D}, Ad.dtype()) : Tensor();
-        Tensor dB = needs[1] ? empty({Rb, D}, Ad.dtype()) : Tensor();
+        Tensor dA = needs[0] ? empty({Ra, D}, Ad.dtype(), Ad.device()) : Tensor();
+        Tensor dB = needs[1] ? empty({Rb, D}, Ad.dtype(), Ad.device()) : Tensor();
         dispatch_float(Ad.dtype(), "cosine_similarity backward", [&](auto tag) {
           using T = decltype(tag);
-          T* pdA = dA.defined() ? dA.data<T>() : nullptr;
-          T* pdB = dB.defined() ? dB.data<T>() : nullptr;
+          const CosineFns<T> k = cosine_fns<T>(Ad);
+          T* pdA = dA.defined() ? dA.device_data<T>() : nullptr;
+          T* pdB = dB.defined() ? dB.device_data<T>() : nullptr;
+          const T *pdy = dy.device_data<T>(), *py = yd.device_data<T>(), *pA = Ad.device_data<T>(),
+                  *pB = Bd.device_data<T>(), *pna = na.device_data<T>(), *pnb = nb.device_data<T>();
           if (layout == 1)
-            cpu::cosine_backward_outer<T>(dy.data<T>(), yd.data<T>(), Ad.data<T>(), na.data<T>(), Bd.data<T>(),
-                                          nb.data<T>(), Ra, Rb, D, pdA, pdB);
+            k.backward_outer(pdy, py, pA, pna, pB, pnb, Ra, Rb, D, pdA, pdB);
           else if (layout == -1)
-            cpu::cosine_backward_outer<T>(dy.data<T>(), yd.data<T>(), Bd.data<T>(), nb.data<T>(), Ad.data<T>(),
-                                          na.data<T>(), Rb, Ra, D, pdB, pdA);
+            k.backward_outer(pdy, py, pB, pnb, pA, pna, Rb, Ra, D, pdB, pdA);
           else
-            cpu::cosine_backward<T>(dy.data<T>(), yd.data<T>(), Ad.data<T>(), na.data<T>(), Bd.data<T>(), nb.data<T>(),
-                                    ia.data<int64_t>(), ib.data<int64_t>(), O, Ra, Rb, D, pdA, pdB);
+            k.backward(pdy, py, pA, pna, pB, pnb, ia.device_data<int64_t>(), ib.device_data<int64_t>(), O, Ra, Rb, D,
+                       pdA, pdB);
         });
         return std::vector<Tensor>{dA, dB};
       });

@@ -45,18 +45,24 @@ struct LastDim {
 
 Tensor softmax_like(SoftmaxOp op, const char* name, const Tensor& x, int64_t dim) {
   const LastDim layout(x.shape(), dim, name);
-  const Tensor xp = layout.to_rows(x.detach());  // (rows, cols)
-  Tensor yp = empty(xp.shape(), xp.dtype());     // (rows, cols)
+  const Tensor xp = layout.to_rows(x.detach());            // (rows, cols)
+  Tensor yp = empty(xp.shape(), xp.dtype(), xp.device());  // (rows, cols)
   dispatch_float(x.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
+    if (xp.is_cuda())
+      return softmax_cuda_table<T>().get().forward(op, xp.device_data<T>(), yp.device_data<T>(), layout.rows,
+                                                   layout.cols);
     cpu::parallel_softmax(softmax_table<T>().get(), op, xp.data<T>(), yp.data<T>(), layout.rows, layout.cols);
   });
   Tensor out = layout.from_rows(yp, x.shape());
   record(name, {x}, {out}, [op, name, layout, yp = yp.detach()](const Grads& g, const Needs&) {
     const Tensor gp = layout.to_rows(g[0]);
-    Tensor gxp = empty(gp.shape(), gp.dtype());
+    Tensor gxp = empty(gp.shape(), gp.dtype(), gp.device());
     dispatch_float(gp.dtype(), name, [&](auto tag) {
       using T = decltype(tag);
+      if (gp.is_cuda())
+        return softmax_cuda_table<T>().get().backward(op, yp.device_data<T>(), gp.device_data<T>(),
+                                                      gxp.device_data<T>(), layout.rows, layout.cols);
       cpu::parallel_softmax_backward(softmax_backward_table<T>().get(), op, yp.data<T>(), gp.data<T>(), gxp.data<T>(),
                                      layout.rows, layout.cols);
     });
@@ -80,18 +86,27 @@ Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) {
   else
     out_shape.erase(out_shape.begin() + layout.dim);
   if (x.dim() == 0) out_shape = {};
-  Tensor out = empty(out_shape, x.dtype());  // (rows) in row-major order of the kept dims
+  Tensor out = empty(out_shape, x.dtype(), x.device());  // (rows) in row-major order of the kept dims
   dispatch_float(x.dtype(), "logsumexp", [&](auto tag) {
     using T = decltype(tag);
+    if (xp.is_cuda())
+      return softmax_cuda_table<T>().get().forward(SoftmaxOp::logsumexp, xp.device_data<T>(), out.device_data<T>(),
+                                                   layout.rows, layout.cols);
     cpu::parallel_softmax(softmax_table<T>().get(), SoftmaxOp::logsumexp, xp.data<T>(), out.data<T>(), layout.rows,
                           layout.cols);
   });
   // d logsumexp / dx = softmax(x): recomputed from the saved input rows, then scaled by each row's gradient.
   record("logsumexp", {x}, {out}, [layout, xp, in_shape = x.shape()](const Grads& g, const Needs&) {
     const Tensor gr = g[0].contiguous();  // (rows)
-    Tensor s = empty(xp.shape(), xp.dtype());
+    Tensor s = empty(xp.shape(), xp.dtype(), xp.device());
     dispatch_float(xp.dtype(), "logsumexp", [&](auto tag) {
       using T = decltype(tag);
+      if (xp.is_cuda()) {
+        softmax_cuda_table<T>().get().forward(SoftmaxOp::softmax, xp.device_data<T>(), s.device_data<T>(), layout.rows,
+                                              layout.cols);
+        return binary_cuda_table<T>().get().col(cpu::BinaryOp::mul, s.device_data<T>(), gr.device_data<T>(),
+                                                s.device_data<T>(), layout.rows, layout.cols);
+      }
       cpu::parallel_softmax(softmax_table<T>().get(), SoftmaxOp::softmax, xp.data<T>(), s.data<T>(), layout.rows,
                             layout.cols);
       cpu::parallel_binary_col(binary_col_table<T>().get(), cpu::BinaryOp::mul, s.data<T>(), gr.data<T>(), s.data<T>(),

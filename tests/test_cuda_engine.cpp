@@ -2,6 +2,7 @@
 // allocator, host<->device copies, strided copies with dtype conversion (bf16 included), fill, gradient
 // accumulation and broadcast-gradient reduction on the device, and the errors a CPU kernel or a CPU-only build
 // gives for device tensors. Tests that need a GPU skip with "skipped: no GPU".
+#include "engine/safetensors.h"
 #include "engine/strided.h"
 #include "ops/ops.h"
 #include "tests/test_util.h"
@@ -30,6 +31,17 @@ TEST(CudaEngine, DeviceNamesParse) {
   EXPECT_EQ(device_from_name("cuda:0"), Device::cuda(0));
   EXPECT_TRUE(throws_with([] { device_from_name("gpu"); }, "unknown device 'gpu'"));
   EXPECT_TRUE(throws_with([] { device_from_name("cuda:x"); }, "unknown device"));
+}
+
+TEST(CudaEngine, HostHalfConversionsRoundToNearestEven) {
+  // 1 + 2^-8 is a bf16 tie between 1 and 1 + 2^-7: ties go to the even pattern (1).
+  const Tensor x = from_doubles({1.0, 1.0 + 1.0 / 256, 1.0 + 3.0 / 256, -2.5, 65504.0, 1e-8}, {6}, DType::f32);
+  EXPECT_EQ(x.to(DType::bf16).to(DType::f32).to_vector<double>(),
+            (std::vector<double>{1.0, 1.0, 1.0 + 4.0 / 256, -2.5, 65536.0, double(bf16_to_float(float_to_bf16(1e-8f)))}));
+  EXPECT_EQ(x.to(DType::f16).to_vector<double>()[4], 65504.0);
+  // Strided half copies (both directions) keep the layout.
+  const Tensor m = from_doubles({1, 2, 3, 4, 5, 6}, {2, 3}, DType::f64);
+  EXPECT_EQ(m.to(DType::bf16).transpose(0, 1).contiguous().to_vector<double>(), (std::vector<double>{1, 4, 2, 5, 3, 6}));
 }
 
 TEST(CudaEngine, NoDeviceGivesAClearError) {

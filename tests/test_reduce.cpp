@@ -203,3 +203,25 @@ TEST(Reduce, ResultsIndependentOfThreadCount) {
 
 }  // namespace
 }  // namespace hm::test
+
+namespace hm::test {
+namespace {
+
+// Regression: a leading-dims reduction whose rows are wider than one reduction block (65536 elements) recursed
+// forever (block_rows == 1 re-entered with the same shape) and exhausted memory.
+TEST(Reduce, LeadingDimsSumOfRowsWiderThanABlock) {
+  const int64_t rows = 3, cols = 70001;
+  Tensor x = empty({rows, cols}, DType::f64);
+  double* p = x.data<double>();
+  for (int64_t i = 0; i < rows * cols; ++i) p[i] = double(i % 7) - 3.0;
+  const std::vector<double> got = sum(x, {0}).to_vector<double>();
+  ASSERT_EQ(int64_t(got.size()), cols);
+  for (int64_t c = 0; c < cols; ++c) {
+    double ref = 0;
+    for (int64_t r = 0; r < rows; ++r) ref += double((r * cols + c) % 7) - 3.0;
+    ASSERT_EQ(got[size_t(c)], ref) << c;
+  }
+}
+
+}  // namespace
+}  // namespace hm::test

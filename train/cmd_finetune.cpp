@@ -7,12 +7,30 @@
 #include "train/options.h"
 
 namespace hm::cli {
+
+int run_asr(int argc, char** argv);  // train/cmd_asr.cpp
+
 namespace {
 
+// `--downstream X` (X != linear) selects a downstream encoder on the frozen upstream (train/asr_train.h); the
+// default is fairseq's linear CTC head on the fine-tuned encoder.
+bool wants_downstream(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--downstream=", 0) == 0) return a != "--downstream=linear";
+    if (a == "--downstream") return i + 1 >= argc || std::string(argv[i + 1]) != "linear";
+  }
+  return false;
+}
+
 int run_finetune(int argc, char** argv) {
+  if (wants_downstream(argc, argv)) return run_asr(argc, argv);
   Args args("finetune",
             "CTC fine-tuning of a pretrained encoder (fairseq base_10h recipe, scaled to small corpora).\n"
-            "Example: hubmamba finetune --pretrained runs/it1/checkpoint_last.safetensors --data corpus --out runs/ft");
+            "Example: hubmamba finetune --pretrained runs/it1/checkpoint_last.safetensors --data corpus --out runs/ft\n"
+            "With --downstream conformer|conbimamba the upstream stays frozen and a downstream encoder + CTC head (and\n"
+            "optionally an attention decoder) is trained on its last layer or weighted layer sum\n"
+            "(--upstream-layers last|weighted); see `hubmamba asr --help` for those options.");
   options::add_to_args<FinetuneConfig>(args);
   if (!args.parse(argc, argv)) return 0;
   const FinetuneResult r = run_finetuning(options::from_args<FinetuneConfig>(args));

@@ -82,6 +82,7 @@ int run_model(const Args& args) {
   opt.manifest = args.str("manifest");
   opt.utterances = args.integer("utterances");
   opt.seed = uint64_t(args.integer("seed"));
+  opt.device = args.str("device");
   opt.mine = mine_config(args);
   opt.warm_start = args.on("warm-start");
   opt.keep_padding = args.on("keep-padding");
@@ -141,6 +142,7 @@ int run_mi(int argc, char** argv) {
       .option("labels", "", "compare mode: comma-separated legend names")
       .option("plot", "", "compare mode: output .png or .svg")
       .option("seed", "1", "random seed (utterance choice, network init, shuffles)")
+      .option("device", "cpu", "model mode: where the encoder runs (cpu or cuda); MINE runs on the host")
       .option("epochs", "100", "MINE epochs")
       .option("batch-size", "128", "MINE minibatch frames")
       .option("lr", "1e-4", "Adam learning rate")

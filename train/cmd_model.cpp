@@ -72,14 +72,17 @@ int run_forward(int argc, char** argv) {
       .option("ckpt", "", "checkpoint or weights .safetensors (default: random init with --seed)")
       .option("seed", "1", "seed for random init")
       .required("wav", "input audio file (resampled to 16 kHz)")
-      .required("out-dir", "output directory");
+      .required("out-dir", "output directory")
+      .option("device", "cpu", "cpu or cuda");
   if (!args.parse(argc, argv)) return 0;
   NoGradGuard ng;
   auto model = load_model(args.str("config"), args.str("ckpt"), uint64_t(args.integer("seed")));
+  model->to(device_from_name(args.str("device")));
   const Audio a = read_audio(args.str("wav"));
   check(model->frames_for(int64_t(a.samples.size())) > 0, args.str("wav"), ": ", a.samples.size(),
         " samples is shorter than the model's receptive field of ", model->cfg.cnn_receptive_field());
-  const HubertOutput out = model->forward(from_vector(a.samples, {1, int64_t(a.samples.size())}), {}, Tensor(), true);
+  const HubertOutput out =
+      model->forward(from_vector(a.samples, {1, int64_t(a.samples.size())}).to(model->device()), {}, Tensor(), true);
   write_hidden(out, args.str("out-dir"));
   std::cout << "forward: " << out.hidden.size() << " hidden states of " << out.final.size(1) << " frames -> "
             << args.str("out-dir") << "\n";
@@ -94,18 +97,20 @@ int run_dump(int argc, char** argv) {
       .option("config", "", "model config (default: the checkpoint's own)")
       .option("layer", "6", "layer index (0 = input of the first layer)")
       .required("manifest", "fairseq .tsv")
-      .required("out-dir", "output feature directory");
+      .required("out-dir", "output feature directory")
+      .option("device", "cpu", "cpu or cuda");
   if (!args.parse(argc, argv)) return 0;
   NoGradGuard ng;
   const std::string config = args.str("config").empty() ? "tiny-transformer" : args.str("config");
   auto model = load_model(config, args.str("ckpt"), 1);
+  model->to(device_from_name(args.str("device")));
   const int64_t layer = args.integer("layer");
   check(layer >= 0 && layer <= model->cfg.num_layers, "dump: --layer ", layer, " outside [0, ", model->cfg.num_layers, "]");
   const Manifest m = read_manifest(args.str("manifest"));
   for (size_t i = 0; i < m.entries.size(); ++i) {
     const Audio a = read_audio(m.audio_path(i));
-    const HubertOutput out =
-        model->forward(from_vector(a.samples, {1, int64_t(a.samples.size())}), {}, Tensor(), true);
+    const HubertOutput out = model->forward(
+        from_vector(a.samples, {1, int64_t(a.samples.size())}).to(model->device()), {}, Tensor(), true);
     const std::string dst = feat::feature_path(args.str("out-dir"), m.entries[i].path);
     fs::create_directories(fs::path(dst).parent_path());
     save_npy(dst, out.hidden[size_t(layer)].select(0, 0));

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "engine/device.h"
 #include "models/hubert.h"
 #include "ops/ops.h"
 #include "train/checkpoint.h"
@@ -74,11 +75,12 @@ std::vector<std::string> reference_words(const std::string& data, const std::str
 Tensor ctc_log_probs(const CtcModel& m, const Batch& b, const Tensor& frame_mask, const Tensor& channel_mask,
                      bool encoder_frozen, std::vector<int64_t>& frame_lengths) {
   HubertOutput out;
+  const Tensor wave = b.wave.to(m.hubert->device());
   if (encoder_frozen) {
     NoGradGuard ng;
-    out = m.hubert->forward(b.wave, b.lengths, frame_mask, false, channel_mask);
+    out = m.hubert->forward(wave, b.lengths, frame_mask, false, channel_mask);
   } else {
-    out = m.hubert->forward(b.wave, b.lengths, frame_mask, false, channel_mask);
+    out = m.hubert->forward(wave, b.lengths, frame_mask, false, channel_mask);
   }
   const int64_t T = out.final.size(1);
   frame_lengths = out.mask.lengths;
@@ -100,6 +102,9 @@ void FinetuneConfig::validate() const {
         "finetune: mask probabilities must be in [0, 1)");
   check(final_lr_scale > 0 && final_lr_scale <= 1, "finetune: final-lr-scale must be in (0, 1]");
   check(log_interval >= 1 && save_interval >= 1, "finetune: intervals must be >= 1");
+  const Device dev = device_from_name(device);
+  check(dev.type == DeviceType::cpu || device_available(dev.type), "finetune: --device ", device,
+        ": no usable GPU (or this hubmamba was built without the CUDA backend)");
 }
 
 EvalResult evaluate_model(const CtcModel& model, const Vocab& vocab, const std::string& data, const std::string& split,
@@ -120,7 +125,7 @@ EvalResult evaluate_model(const CtcModel& model, const Vocab& vocab, const std::
   for (int64_t i = 0; i < ds.batches_per_epoch(); ++i) {
     const Batch b = ds.make_batch(0, i);
     std::vector<int64_t> lens;
-    const Tensor lp = ctc_log_probs(model, b, Tensor(), Tensor(), true, lens);
+    const Tensor lp = ctc_log_probs(model, b, Tensor(), Tensor(), true, lens).cpu();  // decoding runs on the host
     BeamSearchOptions bopt;
     bopt.beam = int(beam);
     const auto ids = beam <= 1 ? ctc_greedy_decode_batch(lp, lens) : ctc_beam_decode_batch(lp, lens, bopt);
@@ -193,6 +198,7 @@ FinetuneResult run_finetuning(const FinetuneConfig& cfg) {
 
   manual_seed(cfg.seed * 31 + 11);
   Generator mask_gen(cfg.seed * 131 + 5);
+  model.to(device_from_name(cfg.device));  // after loading: the optimiser must hold the device tensors
   const NamedTensors params = model.named_parameters();
   Adam opt(params, AdamConfig{cfg.lr, 0.9, 0.98, 1e-8, 0.0, true});
   const TriStageSchedule sched{cfg.lr, 0.01, cfg.final_lr_scale, int64_t(cfg.warmup_fraction * double(cfg.max_updates)),

@@ -35,6 +35,7 @@ struct FinetuneConfig {
   int64_t eval_interval = 0;            // updates between validation WER checks (0 = at the end only)
   double max_minutes = 0;
   uint64_t seed = 1;
+  std::string device = "cpu";  // cpu or cuda
   bool resume = false;
   bool quiet = false;
 
@@ -91,6 +92,7 @@ void FinetuneConfig::visit(FinetuneConfig& c, F&& f) {
   f("eval-interval", c.eval_interval, "updates between validation WER checks (0 = end only)");
   f("max-minutes", c.max_minutes, "wall-clock budget in minutes (0 = none)");
   f("seed", c.seed, "random seed");
+  f("device", c.device, "cpu or cuda (one GPU; CUDA_VISIBLE_DEVICES picks it)");
   f("resume", c.resume, "continue the run in --out");
   f("quiet", c.quiet, "no progress lines");
 }

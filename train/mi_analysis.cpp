@@ -122,9 +122,10 @@ GroupHidden forward_group(const HubertModel& model, const Manifest& m, const Gro
   Tensor wave = zeros({int64_t(wavs.size()), longest});
   for (size_t b = 0; b < wavs.size(); ++b)
     std::copy(wavs[b].begin(), wavs[b].end(), wave.data<float>() + int64_t(b) * longest);
-  HubertOutput out = model.forward(wave, wavs.size() > 1 ? lengths : std::vector<int64_t>{}, Tensor(), true);
+  HubertOutput out =
+      model.forward(wave.to(model.device()), wavs.size() > 1 ? lengths : std::vector<int64_t>{}, Tensor(), true);
   GroupHidden gh;
-  gh.hidden = std::move(out.hidden);
+  for (const Tensor& h : out.hidden) gh.hidden.push_back(h.cpu());  // MINE runs on the host
   for (size_t b = 0; b < wavs.size(); ++b)
     gh.lengths.push_back(out.mask.lengths.empty() ? gh.hidden[0].size(1) : out.mask.lengths[b]);
   return gh;
@@ -145,6 +146,7 @@ MiCurve analyze_model(const MiAnalysisOptions& opt) {
   const Manifest man = read_manifest(opt.manifest);
   check(!man.entries.empty(), "mi: manifest ", opt.manifest, " lists no utterances");
   const auto model = load_model(opt.config, opt.ckpt, 1);
+  model->to(device_from_name(opt.device));
   const int64_t L = model->cfg.num_layers, d = model->cfg.d_model;
   check(L >= 1, "mi: model has no encoder layers");
 

@@ -25,6 +25,7 @@ struct MiAnalysisOptions {
   std::string manifest;       // fairseq .tsv
   int64_t utterances = 100;   // N random utterances (all when the manifest has fewer)
   uint64_t seed = 1;          // utterance choice and every MINE seed
+  std::string device = "cpu"; // where the encoder runs (hidden states come back to the host; MINE runs there)
   MineConfig mine;            // epochs, batch size, lr, hidden, drop_last (mine.seed is derived per call)
   bool warm_start = false;    // the original's statistics network shared across calls
   bool keep_padding = false;  // the original's zero-padded batches

@@ -7,8 +7,10 @@
 #include <fstream>
 #include <iostream>
 
+#include "engine/device.h"
 #include "models/hubert.h"
 #include "ops/ops.h"
+#include "ops/optimizer.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
 #include "train/manifest.h"
@@ -39,6 +41,9 @@ void PretrainConfig::validate() const {
   check(mask_prob > 0 && mask_prob <= 1, "pretrain: mask-prob must be in (0, 1], got ", mask_prob);
   check(mask_length >= 1, "pretrain: mask-length must be >= 1");
   check(label_rate > 0, "pretrain: label-rate must be positive");
+  const Device dev = device_from_name(device);  // throws naming the text
+  check(dev.type == DeviceType::cpu || device_available(dev.type), "pretrain: --device ", device,
+        ": no usable GPU (or this hubmamba was built without the CUDA backend)");
   check(log_interval >= 1 && save_interval >= 1, "pretrain: log-interval and save-interval must be >= 1");
   check(pred_masked_weight > 0 || pred_nomask_weight > 0, "pretrain: at least one prediction weight must be > 0");
 }
@@ -81,7 +86,8 @@ StepStats forward_backward(const HubertModel& model, const Batch& b, const Pretr
   const double ratio = cfg.label_rate * double(model.cfg.cnn_stride()) / 16000.0;
   const int64_t T_use = ratio * double(T) > double(F) ? int64_t(double(F) / ratio) : T;
   const std::vector<uint8_t> mask = compute_mask_indices(B, T, {}, MaskConfig{cfg.mask_prob, cfg.mask_length, 2}, mask_gen);
-  HubertOutput out = model.forward(b.wave, {}, from_vector(mask, {B, T}), false);
+  const Device dev = model.device();
+  HubertOutput out = model.forward(b.wave.to(dev), {}, from_vector(mask, {B, T}), false);
   const Tensor x = out.final.reshape({B * T, model.cfg.d_model});
   std::vector<int64_t> idx_m, idx_u, tgt_m, tgt_u;
   const int64_t* lab = b.labels.data<int64_t>();
@@ -91,15 +97,15 @@ StepStats forward_backward(const HubertModel& model, const Batch& b, const Pretr
       if (mask[size_t(i * T + t)]) idx_m.push_back(i * T + t), tgt_m.push_back(target);
       else idx_u.push_back(i * T + t), tgt_u.push_back(target);
     }
-  Tensor loss = scalar_tensor(0.0);
+  Tensor loss = scalar_tensor(0.0).to(dev);
   auto predict = [&](const std::vector<int64_t>& idx, const std::vector<int64_t>& tgt, double weight, int64_t& n,
                      int64_t& correct) {
     if (idx.empty()) return;
-    Tensor logits = model.logits(index_select(x, 0, from_vector(idx, {int64_t(idx.size())})));  // (N, C)
+    Tensor logits = model.logits(index_select(x, 0, from_vector(idx, {int64_t(idx.size())}).to(dev)));  // (N, C)
     n += int64_t(idx.size());
     correct += count_correct(logits, tgt);
     if (weight > 0) {
-      loss = add(loss, mul(cross_entropy(logits, from_vector(tgt, {int64_t(tgt.size())}), Tensor(), -100,
+      loss = add(loss, mul(cross_entropy(logits, from_vector(tgt, {int64_t(tgt.size())}).to(dev), Tensor(), -100,
                                          LossReduction::sum), weight));
       st.sample_size += int64_t(idx.size());
     }
@@ -118,9 +124,7 @@ void scale_grads(const NamedTensors& params, double s) {
   NoGradGuard ng;
   for (const auto& [n, p] : params) {
     Tensor g = p.grad();
-    if (!g.defined()) continue;
-    float* d = g.data<float>();
-    for (int64_t i = 0; i < g.numel(); ++i) d[i] = float(double(d[i]) * s);
+    if (g.defined()) scale_inplace(g, s);
   }
 }
 
@@ -165,6 +169,7 @@ PretrainResult run_pretraining(const PretrainConfig& cfg) {
   AudioDataset ds(dc);
 
   HubertModel model(mc, cfg.seed);
+  model.to(device_from_name(cfg.device));  // weights are initialised on the host (same values on every device)
   model.train();
   manual_seed(cfg.seed * 31 + 7);  // dropout stream
   Generator mask_gen(cfg.seed * 131 + 3);

@@ -39,6 +39,7 @@ struct PretrainConfig {
   int64_t save_interval = 200;
   double max_minutes = 0;                  // wall-clock budget; stops cleanly (with a checkpoint) when reached
   uint64_t seed = 1;
+  std::string device = "cpu";              // cpu or cuda
   bool resume = false;
   bool quiet = false;
 
@@ -78,6 +79,7 @@ void PretrainConfig::visit(PretrainConfig& c, F&& f) {
   f("save-interval", c.save_interval, "updates between checkpoints");
   f("max-minutes", c.max_minutes, "wall-clock budget in minutes (0 = none); stops with a checkpoint");
   f("seed", c.seed, "random seed (weights, data order, masks, dropout)");
+  f("device", c.device, "cpu or cuda (one GPU; CUDA_VISIBLE_DEVICES picks it)");
   f("resume", c.resume, "continue the run in --out from checkpoint_last");
   f("quiet", c.quiet, "no progress lines");
 }
