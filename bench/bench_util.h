@@ -51,13 +51,20 @@ inline double json_number(const std::string& json, const std::string& key) {
 
 // The full path of bench/<name> (the baseline scripts live next to this header).
 inline std::string bench_file(const std::string& name) {
+#ifdef HM_BENCH_SOURCE_DIR
+  // The source tree configured by CMake (__FILE__ can be a path relative to a cache's base directory).
+  return std::string(HM_BENCH_SOURCE_DIR) + "/bench/" + name;
+#else
   return (std::filesystem::path(__FILE__).parent_path() / name).string();
+#endif
 }
 
 // Standard output of `/usr/bin/python3 <script> <args>` (stderr passes through), or nothing when the script
-// cannot be started or exits with an error.
+// cannot be started or exits with an error. HUBMAMBA_PYTHON picks another interpreter (the GPU machine's PyTorch
+// lives in its own python3; tools/gpu_check.sh sets it).
 inline std::optional<std::string> python_output(const std::string& script, const std::string& args) {
-  const std::string cmd = "/usr/bin/python3 " + script + " " + args;
+  const char* python = std::getenv("HUBMAMBA_PYTHON");
+  const std::string cmd = std::string(python && *python ? python : "/usr/bin/python3") + " " + script + " " + args;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return std::nullopt;
   std::string out;

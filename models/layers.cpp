@@ -71,7 +71,16 @@ BatchNorm1d::BatchNorm1d(int64_t channels, DType dtype, double momentum_, double
 }
 
 Tensor BatchNorm1d::forward(const Tensor& x, const Tensor& padding_mask) const {
-  if (is_training()) num_batches_tracked.data<int64_t>()[0] += 1;
+  if (is_training()) {
+    if (!num_batches_tracked.is_cuda()) {
+      num_batches_tracked.data<int64_t>()[0] += 1;
+    } else {
+      // On a GPU the count is kept on the host too (read once, after construction or a checkpoint load) and written
+      // with a stream-ordered copy: incrementing it by reading it back would stall the device every layer.
+      if (tracked_on_host_ < 0) tracked_on_host_ = int64_t(num_batches_tracked.item());
+      strided::copy(num_batches_tracked, full({}, double(++tracked_on_host_), DType::i64));
+    }
+  }
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, padding_mask);
 }
 

@@ -44,6 +44,7 @@ class BatchNorm1d : public Module {
   // x (B, C, L); padding_mask (B, L) u8, 1 = padded (excluded from batch statistics), may be undefined.
   Tensor forward(const Tensor& x, const Tensor& padding_mask = Tensor()) const;
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+  mutable int64_t tracked_on_host_ = -1;  // num_batches_tracked mirrored on the host for device tensors (-1: unread)
   double momentum, eps;
 };
 

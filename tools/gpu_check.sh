@@ -24,6 +24,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 summary=$out/summary.txt
+# Everything but the summary goes into one archive at the end (a lent GPU machine returns at most 8 files).
+pack_logs() { (cd "$out" && tar -czf logs.tar.gz --exclude=logs.tar.gz --exclude=summary.txt . && find . -type f ! -name logs.tar.gz ! -name summary.txt -delete); }
 : > "$summary"
 note() { echo "$*" | tee -a "$summary"; }
 start=$(date +%s)
@@ -84,13 +86,16 @@ failed=$(grep -E '^\[  FAILED  \] [A-Za-z0-9_]+\.[A-Za-z0-9_/]+' "$out/tests.log
 [ -n "$failed" ] && { echo "failed tests:"; echo "$failed"; }
 cuda_skipped=$(grep -c 'skipped: no GPU' "$out/tests.log" || true)
 note "tests: exit $rc; $(grep -c '^\[       OK \]' "$out/tests.log") passed, $(echo -n "$failed" | grep -c .) failed, $(grep -c '^\[  SKIPPED \]' "$out/tests.log") skipped"
+[ -n "$failed" ] && note "failed: $(echo $failed)"
 note "CUDA tests passed: $(grep -c '^\[       OK \] .*Cuda' "$out/tests.log"), skipped for lack of a GPU: $cuda_skipped (must be 0 on a GPU machine)"
-[ "$tests_only" = 1 ] && { echo "== summary ($gpu_name, $(( $(date +%s) - start )) s)"; cat "$summary"; exit $rc; }
+[ "$tests_only" = 1 ] && { echo "== summary ($gpu_name, $(( $(date +%s) - start )) s)"; cat "$summary"; pack_logs; exit $rc; }
 
 # ---- benchmarks (most important first; none starts after the deadline) ----
 deadline=${GPU_CHECK_DEADLINE:-420}  # seconds since the start of this script
-bench() {  # bench NAME TIMEOUT COMMAND...
+export HUBMAMBA_PYTHON=${HUBMAMBA_PYTHON:-$(command -v python3)}  # the GPU machine's PyTorch
+bench() {  # bench NAME TIMEOUT COMMAND...   (GPU_CHECK_BENCHES="name ..." runs only those)
   local name=$1 limit=$2; shift 2
+  if [ -n "${GPU_CHECK_BENCHES:-}" ] && ! echo " $GPU_CHECK_BENCHES " | grep -q " $name "; then return; fi
   local now=$(( $(date +%s) - start ))
   if [ "$now" -ge "$deadline" ]; then echo "-- $name: skipped (deadline ${deadline}s reached at ${now}s)" | tee -a "$summary"; return; fi
   echo "-- $name"
@@ -114,4 +119,5 @@ bench bench_cuda_elementwise 90 "$bindir/bench_cuda_elementwise" --torch
 if [ -f tools/gpu_table.py ]; then python3 tools/gpu_table.py "$out" "$gpu_name" | tee -a "$summary"; fi
 echo "== summary ($gpu_name, $(( $(date +%s) - start )) s)"
 cat "$summary"
+pack_logs
 exit $rc
