@@ -70,6 +70,7 @@ int64_t Tensor::size(int64_t d) const {
 }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // nothing to lay out (torch agrees); the stride check below would reject (5, 0)
   const Shape& s = shape();
   const Shape& st = strides();
   int64_t expected = 1;

@@ -321,7 +321,7 @@ TEST(CudaLinalgBf16, MatmulAndLinearFollowTheF32ResultOfTheRoundedInputs) {
   // bf16 after an f32 accumulation: 2^-8 relative to the largest element plus the rounding of each output.
   // bf16 tensors are made and read on the device (the CPU has no bf16 arithmetic).
   auto bf16_on_gpu = [](const Shape& s, uint64_t seed) { return rnd(s, seed, DType::f32).to(kGpu).to(DType::bf16); };
-  auto rounded_cpu = [](const Tensor& t) { return t.to(DType::f32).cpu(); };  // the bf16 values, f32 on the host
+  auto rounded_cpu = [](const Tensor& t) { return t.detach().to(DType::f32).cpu(); };  // bf16 values, f32 host leaf
   const Tensor a = bf16_on_gpu({33, 65}, 80), b = bf16_on_gpu({65, 17}, 81), bias = bf16_on_gpu({17}, 82);
   const Tensor got = matmul(a, b);
   ASSERT_EQ(got.dtype(), DType::bf16);
@@ -491,8 +491,9 @@ TEST(CudaIndexConformance, ForwardKernelsMoveExactlyTheCpuElements) {
         EXPECT_EQ(got.to_vector<uint8_t>(), want.to_vector<uint8_t>());
       }
     // gather_dim with a transposed (strided) source, every dim.
-    const Tensor host = from_doubles(random_values(4 * 5 * 6, 3), {6, 5, 4}, DType::f32).transpose(0, 2);  // (4, 5, 6)
-    const Tensor dev = host.to(kGpu);  // the same strides (1, 4, 20) on the GPU
+    const Tensor base = from_doubles(random_values(4 * 5 * 6, 3), {6, 5, 4}, DType::f32);
+    const Tensor host = base.transpose(0, 2);             // (4, 5, 6), strides (1, 4, 20)
+    const Tensor dev = base.to(kGpu).transpose(0, 2);  // the same strides on the GPU (to(Device) makes contiguous copies)
     ASSERT_EQ(dev.strides(), host.strides());
     for (int64_t d = 0; d < 3; ++d) {
       SCOPED_TRACE(cat("gather_dim dim ", d));

@@ -343,7 +343,7 @@ TEST(LossCuda, BadInput) {
   EXPECT_TRUE(throws_with([&] { cross_entropy(x, from_vector<int64_t>({0, 5, 1}, {3}).to(gpu())); },
                           "target 5 at position 1 is out of range"));
   EXPECT_TRUE(throws_with([&] { cross_entropy(x.to(DType::bf16), t_cpu.to(gpu())); },
-                          "expected a float32 or float64 tensor, got bf16"));
+                          "expected a float32 or float64 tensor, got bfloat16"));
 
   // CTC: NaN in a used frame is named, as on the CPU.
   std::vector<float> lp = random_log_probs<float>(4 * 2, 3, 1);
@@ -354,7 +354,7 @@ TEST(LossCuda, BadInput) {
   EXPECT_TRUE(throws_with([&] { ctc_loss(lp_gpu, tg.to(gpu()), len4, len2); },
                           "contains NaN at (t = 2, b = 1, c = 0)"));
   EXPECT_TRUE(throws_with([&] { ctc_loss(lp_gpu.to(DType::bf16), tg, len4, len2); },
-                          "expected a float32 or float64 tensor, got bf16"));
+                          "expected a float32 or float64 tensor, got bfloat16"));
 }
 
 }  // namespace

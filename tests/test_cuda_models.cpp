@@ -48,7 +48,7 @@ StepResult train_step(const std::string& preset_name, Device device) {
   StepResult r;
   r.loss = loss.item();
   for (const auto& [name, p] : model.named_parameters())
-    r.grads.emplace_back(name, p.grad().defined() ? p.grad().cpu() : Tensor());
+    r.grads.emplace_back(name, p.grad().defined() ? p.grad().cpu().clone() : Tensor());  // clone: clipping below scales .grad in place
   AdamConfig ac;
   Adam opt(model.named_parameters(), ac);
   clip_grad_norm(opt.params(), 10.0);

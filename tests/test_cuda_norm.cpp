@@ -235,7 +235,10 @@ void layer_norm_cuda_conformance() {
             const Tensor Y = poisoned<T>(rows * C), M = poisoned<T>(rows), S = poisoned<T>(rows);
             fwd(dptr<T>(X), affine >= 1 ? dptr<T>(W) : nullptr, affine == 2 ? dptr<T>(Bv) : nullptr, T(1e-5), rows,
                 C, dptr<T>(Y), dptr<T>(M), dptr<T>(S));
-            EXPECT_TRUE(close_to(Y, y, tolerance<T>()));
+            // C = 1 normalises one element: x - mean is a rounding residual that rstd = 1/sqrt(eps) ~ 316 amplifies
+            // (the CPU happens to get exactly 0), so y and dx get 10x the tolerance there.
+            const double deg = C == 1 ? 10 : 1;
+            EXPECT_TRUE(close_to(Y, y, tolerance<T>(deg)));
             EXPECT_TRUE(close_to(M, m, tolerance<T>()));
             EXPECT_TRUE(close_to(S, s, tolerance<T>()));
             // Backward from the reference statistics; dweight / dbias start at 1 to check they are accumulated.
@@ -244,7 +247,7 @@ void layer_norm_cuda_conformance() {
             bwd(dptr<T>(DY), dptr<T>(X), affine >= 1 ? dptr<T>(W) : nullptr, dptr<T>(to_gpu(m)), dptr<T>(to_gpu(s)),
                 rows, C, dptr<T>(DX), dptr<T>(DW), dptr<T>(DB));
             for (int64_t c = 0; c < C; ++c) dw[size_t(c)] += T(1), db[size_t(c)] += T(1);
-            EXPECT_TRUE(close_to(DX, dx, tolerance<T>()));
+            EXPECT_TRUE(close_to(DX, dx, tolerance<T>(deg)));
             // dweight / dbias sum `rows` terms: 10x looser.
             EXPECT_TRUE(close_to(DW, dw, tolerance<T>(10)));
             EXPECT_TRUE(close_to(DB, db, tolerance<T>(10)));
@@ -252,7 +255,7 @@ void layer_norm_cuda_conformance() {
             const Tensor DX2 = poisoned<T>(rows * C);
             bwd(dptr<T>(DY), dptr<T>(X), affine >= 1 ? dptr<T>(W) : nullptr, dptr<T>(to_gpu(m)), dptr<T>(to_gpu(s)),
                 rows, C, dptr<T>(DX2), nullptr, nullptr);
-            EXPECT_TRUE(close_to(DX2, dx, tolerance<T>()));
+            EXPECT_TRUE(close_to(DX2, dx, tolerance<T>(deg)));
           }
     });
   });
@@ -286,7 +289,9 @@ void group_norm_cuda_conformance() {
         const Tensor Y = poisoned<T>(n), M = poisoned<T>(B * G), RS = poisoned<T>(B * G);
         k.forward(dptr<T>(X), affine ? dptr<T>(W) : nullptr, affine ? dptr<T>(Bv) : nullptr, T(1e-5), B, C, L, G,
                   dptr<T>(Y), dptr<T>(M), dptr<T>(RS));
-        EXPECT_TRUE(close_to(Y, y, tolerance<T>()));
+        // A group of one element: x - mean is a rounding residual amplified by rstd = 1/sqrt(eps) (see layer norm).
+        const double deg = (C / G) * L == 1 ? 10 : 1;
+        EXPECT_TRUE(close_to(Y, y, tolerance<T>(deg)));
         EXPECT_TRUE(close_to(M, m, tolerance<T>()));
         EXPECT_TRUE(close_to(RS, rs, tolerance<T>()));
         const Tensor DX = poisoned<T>(n), DW = poisoned<T>(C), DB = poisoned<T>(C);
@@ -479,10 +484,10 @@ TEST(NormCuda, BadInput) {
   EXPECT_TRUE(throws_with([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5, mask_cpu); },
                           "batch_norm: padding mask is on cpu"));
   const Tensor xb = x.to(DType::bf16);
-  EXPECT_TRUE(throws_with([&] { layer_norm(xb); }, "expected a float32 or float64 tensor, got bf16"));
-  EXPECT_TRUE(throws_with([&] { group_norm(xb, 2); }, "expected a float32 or float64 tensor, got bf16"));
+  EXPECT_TRUE(throws_with([&] { layer_norm(xb); }, "expected a float32 or float64 tensor, got bfloat16"));
+  EXPECT_TRUE(throws_with([&] { group_norm(xb, 2); }, "expected a float32 or float64 tensor, got bfloat16"));
   EXPECT_TRUE(throws_with([&] { batch_norm(xb, Tensor(), Tensor(), Tensor(), Tensor(), true); },
-                          "expected a float32 or float64 tensor, got bf16"));
+                          "expected a float32 or float64 tensor, got bfloat16"));
 }
 
 }  // namespace
