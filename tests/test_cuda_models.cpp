@@ -3,6 +3,7 @@
 // one AdamW update — within f32 tolerances. Dropout and layer drop are off so both devices compute the same
 // function; the batch is padded (one shorter utterance) and span-masked, so masks, padding and the bidirectional
 // scans' length handling all take part.
+#include <algorithm>
 #include <cmath>
 
 #include "models/hubert.h"
@@ -57,8 +58,9 @@ StepResult train_step(const std::string& preset_name, Device device) {
   return r;
 }
 
-// max |got - ref| <= tol * max(max|ref|, tiny)
-::testing::AssertionResult close_tensor(const std::string& name, const Tensor& got, const Tensor& ref, double tol) {
+// max |got - ref| <= tol * max|ref| + abs_floor
+::testing::AssertionResult close_tensor(const std::string& name, const Tensor& got, const Tensor& ref, double tol,
+                                        double abs_floor = 0) {
   if (got.defined() != ref.defined()) return ::testing::AssertionFailure() << name << ": gradient defined on one device only";
   if (!ref.defined()) return ::testing::AssertionSuccess();
   const std::vector<double> g = got.to_vector<double>(), r = ref.to_vector<double>();
@@ -69,7 +71,7 @@ StepResult train_step(const std::string& preset_name, Device device) {
     const double e = std::abs(g[i] - r[i]);
     if (!(e <= worst)) worst = e, at = i;  // NaN is "worst" too
   }
-  if (worst <= tol * scale) return ::testing::AssertionSuccess();
+  if (worst <= tol * scale + abs_floor) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << name << ": max error " << worst << " at " << at << " (cuda " << g[at]
                                        << ", cpu " << r[at] << ", max |cpu| " << scale << ")";
 }
@@ -79,11 +81,21 @@ void expect_same_step(const std::string& preset_name) {
   const StepResult gpu = train_step(preset_name, Device::cuda());
   EXPECT_NEAR(gpu.loss, cpu.loss, 1e-4 * std::abs(cpu.loss)) << preset_name;
   ASSERT_EQ(gpu.grads.size(), cpu.grads.size());
+  // Some gradients are exactly zero in exact arithmetic (the attention key bias: softmax ignores a per-row constant)
+  // and rounding noise on both sides: allow an absolute error of 1e-6 of the largest gradient of the model.
+  double grad_scale = 0;
+  for (const auto& [name, g] : cpu.grads)
+    if (g.defined())
+      for (double v : g.to_vector<double>()) grad_scale = std::max(grad_scale, std::abs(v));
   for (size_t i = 0; i < cpu.grads.size(); ++i)
-    EXPECT_TRUE(close_tensor(preset_name + " grad " + cpu.grads[i].first, gpu.grads[i].second, cpu.grads[i].second, 2e-3));
+    EXPECT_TRUE(close_tensor(preset_name + " grad " + cpu.grads[i].first, gpu.grads[i].second, cpu.grads[i].second, 2e-3,
+                             1e-6 * grad_scale));
+  // Adam's first step moves each weight by about lr * g / (|g| + eps): for gradients near eps that is very sensitive
+  // to the gradient's last digits, so parameters are compared to 5 % of the step size lr = 1e-3 (a wrong update
+  // direction or scale is an error of order lr).
   for (size_t i = 0; i < cpu.params_after.size(); ++i)
     EXPECT_TRUE(close_tensor(preset_name + " param " + cpu.params_after[i].first, gpu.params_after[i].second,
-                             cpu.params_after[i].second, 1e-4));
+                             cpu.params_after[i].second, 1e-4, 0.05 * 1e-3));
 }
 
 TEST(CudaModels, TinyConBiMambaTrainingStepMatchesCpu) {

@@ -25,7 +25,11 @@ while [ $# -gt 0 ]; do
 done
 summary=$out/summary.txt
 # Everything but the summary goes into one archive at the end (a lent GPU machine returns at most 8 files).
-pack_logs() { (cd "$out" && tar -czf logs.tar.gz --exclude=logs.tar.gz --exclude=summary.txt . && find . -type f ! -name logs.tar.gz ! -name summary.txt -delete); }
+pack_logs() {
+  local tmp
+  tmp=$(mktemp)
+  (cd "$out" && tar -czf "$tmp" --exclude=summary.txt . && find . -type f ! -name summary.txt -delete) && mv "$tmp" "$out/logs.tar.gz"
+}
 : > "$summary"
 note() { echo "$*" | tee -a "$summary"; }
 start=$(date +%s)
@@ -71,7 +75,7 @@ export HUBMAMBA_THREADS=2 OMP_WAIT_POLICY=PASSIVE  # 6 suites at a time
 # One process per test suite (6 at a time), each with its own timeout, so that a hung kernel costs one suite, not
 # the run.
 tdir=$(mktemp -d)
-"$bindir/hubmamba_tests" --gtest_list_tests --gtest_filter="$filter" | grep -v '^ ' | tr -d '.' |
+"$bindir/hubmamba_tests" --gtest_list_tests --gtest_filter="$filter" | grep -E '^[A-Za-z0-9_]+\.$' | tr -d '.' |
   xargs -P 6 -I{} sh -c 'timeout 120 "$0" --gtest_filter="{}.*:-*DISABLED*" >"$1/{}.log" 2>&1; echo "{} $?" >>"$1/rc.txt"' \
     "$bindir/hubmamba_tests" "$tdir"
 cat "$tdir"/*.log >"$out/tests.log"
