@@ -65,33 +65,52 @@ missing=$(ldd "$bindir/hubmamba_tests" 2>&1 | grep 'not found' || true)
 
 # ---- tests ----
 echo "== tests (gtest filter '$filter')"
-export HUBMAMBA_THREADS=8 OMP_WAIT_POLICY=PASSIVE
-timeout 300 "$bindir/hubmamba_tests" --gtest_filter="$filter" >"$out/tests.log" 2>&1
-rc=$?
-grep -E '^\[  (FAILED|PASSED|SKIPPED) |tests? ran' "$out/tests.log" | tail -40
+export HUBMAMBA_THREADS=2 OMP_WAIT_POLICY=PASSIVE  # 6 suites at a time
+# One process per test suite (6 at a time), each with its own timeout, so that a hung kernel costs one suite, not
+# the run.
+tdir=$(mktemp -d)
+"$bindir/hubmamba_tests" --gtest_list_tests --gtest_filter="$filter" | grep -v '^ ' | tr -d '.' |
+  xargs -P 6 -I{} sh -c 'timeout 120 "$0" --gtest_filter="{}.*:-*DISABLED*" >"$1/{}.log" 2>&1; echo "{} $?" >>"$1/rc.txt"' \
+    "$bindir/hubmamba_tests" "$tdir"
+cat "$tdir"/*.log >"$out/tests.log"
+rc=0
+while read -r suite code; do
+  if [ "$code" -ne 0 ]; then
+    rc=1
+    echo "suite $suite exited $code$([ "$code" -eq 124 ] && echo ' (timed out)')" | tee -a "$out/tests.log"
+  fi
+done <"$tdir/rc.txt"
+failed=$(grep -E '^\[  FAILED  \] [A-Za-z0-9_]+\.[A-Za-z0-9_/]+' "$out/tests.log" | awk '{print $4}' | sort -u)
+[ -n "$failed" ] && { echo "failed tests:"; echo "$failed"; }
 cuda_skipped=$(grep -c 'skipped: no GPU' "$out/tests.log" || true)
-note "tests: exit $rc; $(grep -E '^\[  PASSED  \]' "$out/tests.log" | head -1) $(grep -E '^\[  FAILED  \].*tests?, listed' "$out/tests.log" | head -1)"
+note "tests: exit $rc; $(grep -c '^\[       OK \]' "$out/tests.log") passed, $(echo -n "$failed" | grep -c .) failed, $(grep -c '^\[  SKIPPED \]' "$out/tests.log") skipped"
 note "CUDA tests passed: $(grep -c '^\[       OK \] .*Cuda' "$out/tests.log"), skipped for lack of a GPU: $cuda_skipped (must be 0 on a GPU machine)"
 [ "$tests_only" = 1 ] && { echo "== summary ($gpu_name, $(( $(date +%s) - start )) s)"; cat "$summary"; exit $rc; }
 
-# ---- benchmarks ----
+# ---- benchmarks (most important first; none starts after the deadline) ----
+deadline=${GPU_CHECK_DEADLINE:-420}  # seconds since the start of this script
+bench() {  # bench NAME TIMEOUT COMMAND...
+  local name=$1 limit=$2; shift 2
+  local now=$(( $(date +%s) - start ))
+  if [ "$now" -ge "$deadline" ]; then echo "-- $name: skipped (deadline ${deadline}s reached at ${now}s)" | tee -a "$summary"; return; fi
+  echo "-- $name"
+  PYTHONUNBUFFERED=1 timeout "$limit" "$@" >"$out/$name.log" 2>&1
+  local rc=$?
+  echo "exit $rc" >>"$out/$name.log"
+  tail -15 "$out/$name.log"
+}
 echo "== benchmarks"
-for b in "$bindir"/bench_cuda_*; do
-  [ -x "$b" ] || continue
-  name=$(basename "$b")
-  echo "-- $name"
-  timeout 120 "$b" >"$out/$name.log" 2>&1
-  echo "exit $?" >>"$out/$name.log"
-  tail -25 "$out/$name.log"
+bench bench_cuda_selective_scan 90 "$bindir/bench_cuda_selective_scan"
+bench pytorch_cuda_selective_scan 120 python3 bench/pytorch_cuda_selective_scan.py
+bench bench_cuda_attention 90 "$bindir/bench_cuda_attention"
+bench bench_cuda_gemm 60 "$bindir/bench_cuda_gemm"
+for m in base-conbimamba base-transformer; do
+  bench "train_${m}_hubmamba" 120 "$bindir/hubmamba" bench --model "$m" --device cuda --precision bf16 --batch 8 --seconds 10 --steps 3 --warmup 1
+  bench "train_${m}_pytorch" 150 python3 bench/pytorch_cuda_train_step.py --model "$m" --precision bf16 --batch 8 --seconds 10 --steps 3 --warmup 1
 done
-for p in bench/pytorch_cuda_*.py; do
-  [ -f "$p" ] || continue
-  name=$(basename "$p" .py)
-  echo "-- $name"
-  PYTHONUNBUFFERED=1 timeout 150 python3 "$p" >"$out/$name.log" 2>&1
-  echo "exit $?" >>"$out/$name.log"
-  tail -8 "$out/$name.log"
-done
+bench bench_cuda_conv 90 "$bindir/bench_cuda_conv" --torch
+bench bench_cuda_normloss 90 "$bindir/bench_cuda_normloss"
+bench bench_cuda_elementwise 90 "$bindir/bench_cuda_elementwise" --torch
 if [ -f tools/gpu_table.py ]; then python3 tools/gpu_table.py "$out" "$gpu_name" | tee -a "$summary"; fi
 echo "== summary ($gpu_name, $(( $(date +%s) - start )) s)"
 cat "$summary"
