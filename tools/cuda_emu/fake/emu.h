@@ -23,6 +23,9 @@ struct dim3 {
   unsigned x = 1, y = 1, z = 1;
   dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
 };
+struct uint4 {
+  unsigned x, y, z, w;
+};
 typedef int cudaError_t;
 constexpr int cudaSuccess = 0;
 typedef void* cudaStream_t;
