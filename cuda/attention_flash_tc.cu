@@ -48,26 +48,13 @@ struct Layout {
   static constexpr size_t bytes = flag + size_t(BK) * 4;
 };
 
-// dst (rows, LD) bf16 := rows [r0, r0 + rows) of src (.., Dh), zero past `total` rows and past Dh. When the rows
-// are exactly D wide and 16-byte aligned (Dh = D, e.g. 64, and an aligned base) each thread moves 8 elements per
-// load (uint4); otherwise one element at a time.
+// dst (rows, LD) bf16 := rows [r0, r0 + rows) of src (.., Dh), zero past `total` rows and past Dh.
 template <int D>
 __device__ void load_tile(__nv_bfloat16* dst, const __nv_bfloat16* src, int rows, int64_t r0, int64_t total,
                           int64_t Dh) {
-  constexpr int LD = Layout<D>::LD;
-  if (Dh == D && reinterpret_cast<uintptr_t>(src) % 16 == 0) {
-    constexpr int C8 = D / 8;  // uint4 per row; LD * 2 bytes is a multiple of 16, so dst rows stay aligned
-    for (int x = threadIdx.x; x < rows * C8; x += kThreads) {
-      const int r = x / C8, c = (x % C8) * 8;
-      uint4 val = {0u, 0u, 0u, 0u};  // bf16 zeros
-      if (r0 + r < total) val = *reinterpret_cast<const uint4*>(src + (r0 + r) * Dh + c);
-      *reinterpret_cast<uint4*>(dst + r * LD + c) = val;
-    }
-    return;
-  }
   for (int x = threadIdx.x; x < rows * D; x += kThreads) {
     const int r = x / D, c = x % D;
-    dst[r * LD + c] = (r0 + r < total && c < Dh) ? src[(r0 + r) * Dh + c] : __float2bfloat16(0.0f);
+    dst[r * Layout<D>::LD + c] = (r0 + r < total && c < Dh) ? src[(r0 + r) * Dh + c] : __float2bfloat16(0.0f);
   }
 }
 

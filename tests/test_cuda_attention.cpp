@@ -206,57 +206,42 @@ TEST(CudaAttention, CpuRejectsBf16) {
   EXPECT_TRUE(throws_with([&] { attention(x, x, x); }, "expected float32 or float64"));
 }
 
-// One case with its inputs and CPU scalar results per dtype (f64, f32, and f32 on bf16-rounded inputs).
-struct Prepared {
-  Case c;
-  cpu::AttentionDims d;
-  HostInputs in64, in32, inbf;
-  Outputs want64, want32, wantbf;
-};
-
 TEST(CudaAttention, EveryVariantMatchesCpuScalar) {
   HM_SKIP_WITHOUT_CUDA();
-  std::vector<Prepared> prepared;  // the references once, shared by every variant
+  const auto names = attention_cuda_table().variants();
+  ASSERT_FALSE(names.empty()) << "attention@cuda has no variants";
   uint64_t seed = 1;
   for (const Case& c : cases()) {
-    Prepared p{c,
-               dims_of(c, seed),
-               host_inputs(c, DType::f64, false, seed),
-               host_inputs(c, DType::f32, false, seed + 1),
-               host_inputs(c, DType::f32, true, seed + 2),
-               {},
-               {},
-               {}};
-    p.want64 = cpu_reference<double>(c, p.in64, p.d);
-    p.want32 = cpu_reference<float>(c, p.in32, p.d);
-    p.wantbf = cpu_reference<float>(c, p.inbf, p.d);
-    prepared.push_back(std::move(p));
-    seed += 3;
-  }
-  check_all_variants(attention_cuda_table(), [&](const std::string&, const AttentionCudaKernels& kern) {
-    for (const Prepared& p : prepared) {
-      if (kern.max_head_dim != 0 && p.c.Dh > kern.max_head_dim) continue;
-      SCOPED_TRACE(p.c.str());
+    SCOPED_TRACE(c.str());
+    const cpu::AttentionDims d = dims_of(c, seed);
+    const HostInputs in64 = host_inputs(c, DType::f64, false, seed);
+    const HostInputs in32 = host_inputs(c, DType::f32, false, seed + 1000);
+    const HostInputs inbf = host_inputs(c, DType::f32, true, seed + 2000);
+    const Outputs want64 = cpu_reference<double>(c, in64, d), want32 = cpu_reference<float>(c, in32, d),
+                  wantbf = cpu_reference<float>(c, inbf, d);
+    for (const std::string& name : names) {  // every registered CUDA variant
+      SCOPED_TRACE("kernel attention@cuda=" + name);
+      const AttentionCudaKernels kern = attention_cuda_table().get(name);
+      if (kern.max_head_dim != 0 && c.Dh > kern.max_head_dim) continue;
       {
         SCOPED_TRACE("f64");
-        expect_close(
-            cuda_run<double, double>(p.c, p.in64, p.d, kern.forward_f64, kern.backward_f64, DType::f64, DType::f64),
-            p.want64, 1e-10, 1e-10);
+        expect_close(cuda_run<double, double>(c, in64, d, kern.forward_f64, kern.backward_f64, DType::f64, DType::f64),
+                     want64, 1e-10, 1e-10);
       }
       {
         SCOPED_TRACE("f32");
-        expect_close(
-            cuda_run<float, float>(p.c, p.in32, p.d, kern.forward_f32, kern.backward_f32, DType::f32, DType::f32),
-            p.want32, 2e-5, 2e-5);
+        expect_close(cuda_run<float, float>(c, in32, d, kern.forward_f32, kern.backward_f32, DType::f32, DType::f32),
+                     want32, 2e-5, 2e-5);
       }
       {
         SCOPED_TRACE("bf16");
-        expect_close(cuda_run<cuda::bf16_bits, float>(p.c, p.inbf, p.d, kern.forward_bf16, kern.backward_bf16,
-                                                      DType::bf16, DType::f32),
-                     p.wantbf, 1.5e-2, 1e-4);
+        expect_close(cuda_run<cuda::bf16_bits, float>(c, inbf, d, kern.forward_bf16, kern.backward_bf16, DType::bf16,
+                                                      DType::f32),
+                     wantbf, 1.5e-2, 1e-4);
       }
     }
-  });
+    seed += 3;
+  }
 }
 
 // The op on CUDA tensors vs the op on the CPU: forward and the gradients of q, k and v (with a mask, causal, and
