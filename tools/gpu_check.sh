@@ -89,7 +89,7 @@ done <"$tdir/rc.txt"
 failed=$(grep -E '^\[  FAILED  \] [A-Za-z0-9_]+\.[A-Za-z0-9_/]+' "$out/tests.log" | awk '{print $4}' | sort -u)
 [ -n "$failed" ] && { echo "failed tests:"; echo "$failed"; }
 cuda_skipped=$(grep -c 'skipped: no GPU' "$out/tests.log" || true)
-note "tests: exit $rc; $(grep -c '^\[       OK \]' "$out/tests.log") passed, $(echo -n "$failed" | grep -c .) failed, $(grep -c '^\[  SKIPPED \]' "$out/tests.log") skipped"
+note "tests: exit $rc; $(grep -c '^\[       OK \]' "$out/tests.log") passed, $(echo -n "$failed" | grep -c .) failed, $(grep -E '^\[  SKIPPED \] [A-Za-z0-9_]+\.' "$out/tests.log" | awk '{print $4}' | sort -u | grep -c .) skipped"
 [ -n "$failed" ] && note "failed: $(echo $failed)"
 note "CUDA tests passed: $(grep -c '^\[       OK \] .*Cuda' "$out/tests.log"), skipped for lack of a GPU: $cuda_skipped (must be 0 on a GPU machine)"
 [ "$tests_only" = 1 ] && { echo "== summary ($gpu_name, $(( $(date +%s) - start )) s)"; cat "$summary"; pack_logs; exit $rc; }
