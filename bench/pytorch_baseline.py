@@ -4,9 +4,13 @@
     /usr/bin/python3 bench/pytorch_baseline.py model-step --preset tiny-transformer --batch 4 --seconds 4 --threads 2
     /usr/bin/python3 bench/pytorch_baseline.py model-forward --preset tiny-mamba --batch 4 --seconds 4 --threads 2
     /usr/bin/python3 bench/pytorch_baseline.py scan --B 1 --D 768 --L 200 --N 16 --threads 2
+    /usr/bin/python3 bench/pytorch_baseline.py ctc-step --preset tiny-transformer --batch 4 --seconds 4 --threads 2
 
 model-step: one pretraining step without the optimiser: training-mode forward (the config's dropouts), cosine
 logits of the masked frames (fairseq-style spans of 10 frames, mask_prob 0.8), cross-entropy + 10 * features_pen,
+backward. ctc-step: one CTC fine-tuning step without the optimiser (fairseq wav2vec2_asr): the CNN frozen (run
+under no_grad, feature_grad_mult 0), the same span mask on the projected features, the encoder, a linear head to 32
+letters, log_softmax, CTC (sum over the batch, blank 0, zero_infinity) against random targets of T/4 letters,
 backward. model-forward: eval-mode forward under no_grad. scan: the selective scan alone (forward, and forward +
 backward). The selective scan is the reference's Python loop over time (as the reference mamba_ssm
 selective_scan_ref), not a fused kernel: beating it is not the bar (DESIGN.md 9). Layer drop is switched off unless
@@ -121,6 +125,49 @@ def cmd_model(args, train: bool):
         "audio_seconds_per_s": args.batch * args.seconds / med, "layerdrop": cfg.encoder_layerdrop})
 
 
+CTC_VOCAB = 32  # letters + '|' + specials, like the fine-tuning vocabulary
+
+
+def cmd_ctc(args):
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    cfg = load_config(args)
+    cfg.feature_grad_mult = 0.0
+    model = ref.HubertRef(cfg)
+    head = torch.nn.Linear(cfg.d_model, CTC_VOCAB)
+    gen = torch.Generator().manual_seed(args.seed)
+    samples = int(round(args.seconds * 16000))
+    wave = 0.1 * torch.randn(args.batch, samples, generator=gen)
+    T = cfg.cnn_output_length(samples)
+    mask = span_mask(args.batch, T, gen)
+    S = max(1, T // 4)
+    targets = torch.randint(1, CTC_VOCAB, (args.batch, S), generator=gen)
+    in_lens = torch.full((args.batch,), T, dtype=torch.long)
+    tgt_lens = torch.full((args.batch,), S, dtype=torch.long)
+    model.train()
+    w2v = model.wav2vec2
+    proj = w2v.encoder.feature_projection
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        head.zero_grad(set_to_none=True)
+        with torch.no_grad():  # frozen CNN (fairseq: feature_grad_mult 0 -> torch.no_grad)
+            cnn = w2v.feature_extractor(wave).transpose(1, 2)
+        x = ref.dropout_if(proj.projection(proj.layer_norm(cnn)), cfg.dropout_input, True)
+        x = torch.where(mask.bool()[:, :, None], model.mask_generator.mask_embedding, x)
+        _, final = model.encode(x, None, keep_hidden=False)
+        lp = torch.log_softmax(head(final), dim=-1)
+        loss = torch.nn.functional.ctc_loss(lp.transpose(0, 1), targets, in_lens, tgt_lens, blank=0,
+                                            reduction="sum", zero_infinity=True)
+        loss.backward()
+
+    times = time_reps(step, args.reps, args.warmup)
+    med = statistics.median(times)
+    report("ctc-step", args, times, {
+        "preset": cfg.name, "layer_type": cfg.layer_type, "batch": args.batch, "seconds": args.seconds,
+        "frames": T, "target_length": S, "audio_seconds_per_s": args.batch * args.seconds / med})
+
+
 def cmd_scan(args):
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(args.seed)
@@ -159,7 +206,8 @@ def main():
         p.add_argument("--seed", type=int, default=0)
 
     for name, help_ in (("model-step", "forward + loss + backward in training mode"),
-                        ("model-forward", "eval-mode forward under no_grad")):
+                        ("model-forward", "eval-mode forward under no_grad"),
+                        ("ctc-step", "CTC fine-tuning step (frozen CNN, linear CTC head) without the optimiser")):
         p = sub.add_parser(name, help=help_)
         g = p.add_mutually_exclusive_group()
         g.add_argument("--preset", default="tiny-transformer", choices=ref.preset_names())
@@ -176,6 +224,8 @@ def main():
     args = ap.parse_args()
     if args.cmd == "scan":
         cmd_scan(args)
+    elif args.cmd == "ctc-step":
+        cmd_ctc(args)
     else:
         cmd_model(args, train=args.cmd == "model-step")
 
